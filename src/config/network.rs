@@ -1,0 +1,219 @@
+//! `[server]` and `[upstream]`: the two network ends of the proxy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+
+use super::reader::Section;
+
+pub(super) const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "header_read_timeout",
+    "max_header_bytes",
+    "keep_alive",
+    "shutdown_timeout",
+];
+
+pub(super) const UPSTREAM_KEYS: &[&str] = &["url", "connect_timeout", "timeout", "ca_file"];
+
+/// hyper refuses a header buffer smaller than this.
+const MIN_HEADER_BYTES: u64 = 8192;
+
+/// `[server]`: listeners and connection limits.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on (at least one).
+    pub listen: Vec<SocketAddr>,
+    /// Certificate and key files: when set, every listener serves HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// A client must send a whole request head within this time (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// The largest request head accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Whether HTTP/1.1 connections are kept alive between requests.
+    pub keep_alive: bool,
+    /// How long in-flight requests may run after SIGTERM/Ctrl-C before connections close.
+    pub shutdown_timeout: Duration,
+}
+
+/// PEM files for the TLS front end.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[upstream]`: the legacy app.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Base URL: scheme and authority, and an optional path prefix.
+    pub url: Uri,
+    /// Limit for establishing a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Limit for the app's response head, from sending the request.
+    pub timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for an `https` upstream.
+    pub ca_file: Option<PathBuf>,
+}
+
+pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> {
+    let defaults = ServerConfig {
+        listen: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+        tls: None,
+        header_read_timeout: Duration::from_secs(10),
+        max_header_bytes: 64 * 1024,
+        keep_alive: true,
+        shutdown_timeout: Duration::from_secs(30),
+    };
+    let Some(mut s) = section else {
+        return Some(defaults);
+    };
+    let mut ok = true;
+    let listen = match s.string_or_list("listen") {
+        None => defaults.listen.clone(),
+        Some(list) if list.is_empty() => {
+            s.issue("listen", "empty list (expected at least one address like \"0.0.0.0:8080\")");
+            ok = false;
+            Vec::new()
+        }
+        Some(list) => {
+            let mut addrs = Vec::new();
+            for raw in list {
+                match raw.parse::<SocketAddr>() {
+                    Ok(a) => addrs.push(a),
+                    Err(_) => {
+                        s.issue(
+                            "listen",
+                            format!("invalid address {raw:?} (expected IP:PORT like \"0.0.0.0:8080\" or \"[::]:8443\")"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            addrs
+        }
+    };
+    let cert = s.string("tls_cert");
+    let key = s.string("tls_key");
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            s.issue("tls_key", "missing (tls_cert is set; set both or neither)");
+            ok = false;
+            None
+        }
+        (None, Some(_)) => {
+            s.issue("tls_cert", "missing (tls_key is set; set both or neither)");
+            ok = false;
+            None
+        }
+    };
+    if let Some(files) = &tls {
+        ok &= readable(&s, "tls_cert", &files.cert) & readable(&s, "tls_key", &files.key);
+    }
+    let header_read_timeout = positive(&mut s, "header_read_timeout", defaults.header_read_timeout);
+    let max_header_bytes = match s.unsigned("max_header_bytes") {
+        None => Some(defaults.max_header_bytes),
+        Some(n) if n < MIN_HEADER_BYTES => {
+            s.issue("max_header_bytes", format!("{n} is too small (expected at least {MIN_HEADER_BYTES})"));
+            None
+        }
+        Some(n) => usize::try_from(n).ok(),
+    };
+    let keep_alive = s.bool("keep_alive").unwrap_or(defaults.keep_alive);
+    let shutdown_timeout = s.duration("shutdown_timeout").unwrap_or(defaults.shutdown_timeout);
+    s.finish();
+    if !ok {
+        return None;
+    }
+    Some(ServerConfig {
+        listen,
+        tls,
+        header_read_timeout: header_read_timeout?,
+        max_header_bytes: max_header_bytes?,
+        keep_alive,
+        shutdown_timeout,
+    })
+}
+
+pub(super) fn read_upstream(section: Option<Section<'_>>) -> Option<UpstreamConfig> {
+    let mut s = section?;
+    let url = s
+        .required_string("url", "\"http://127.0.0.1:3000\"")
+        .and_then(|raw| http_url(&s, "url", &raw));
+    let connect_timeout = positive(&mut s, "connect_timeout", Duration::from_secs(2));
+    let timeout = positive(&mut s, "timeout", Duration::from_secs(60));
+    let ca_file = s.string("ca_file").map(PathBuf::from);
+    let ca_ok = ca_file.as_ref().is_none_or(|p| readable(&s, "ca_file", p));
+    s.finish();
+    if !ca_ok {
+        return None;
+    }
+    Some(UpstreamConfig {
+        url: url?,
+        connect_timeout: connect_timeout?,
+        timeout: timeout?,
+        ca_file,
+    })
+}
+
+/// Parses an absolute `http://` or `https://` URL, recording a problem on `key` otherwise.
+pub(super) fn http_url(s: &Section<'_>, key: &str, raw: &str) -> Option<Uri> {
+    let uri = match raw.parse::<Uri>() {
+        Ok(u) => u,
+        Err(e) => {
+            s.issue(key, format!("invalid URL {raw:?}: {e}"));
+            return None;
+        }
+    };
+    let scheme_ok = matches!(uri.scheme_str(), Some("http") | Some("https"));
+    if !scheme_ok || uri.authority().is_none() {
+        s.issue(
+            key,
+            format!("invalid URL {raw:?} (expected http://host[:port][/path] or https://…)"),
+        );
+        return None;
+    }
+    if uri.query().is_some() {
+        s.issue(key, format!("URL {raw:?} must not carry a query string"));
+        return None;
+    }
+    Some(uri)
+}
+
+/// A duration that must be greater than zero, with a default when absent.
+fn positive(s: &mut Section<'_>, key: &str, default: Duration) -> Option<Duration> {
+    if !s.has(key) {
+        return Some(default);
+    }
+    let d = s.duration(key)?;
+    if d.is_zero() {
+        s.issue(key, "must be greater than zero");
+        return None;
+    }
+    Some(d)
+}
+
+fn readable(s: &Section<'_>, key: &str, path: &std::path::Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => true,
+        Ok(_) => {
+            s.issue(key, format!("{} is not a file", path.display()));
+            false
+        }
+        Err(e) => {
+            s.issue(key, format!("cannot read {}: {e}", path.display()));
+            false
+        }
+    }
+}

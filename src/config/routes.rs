@@ -1,0 +1,163 @@
+//! `[[routes]]` (per-path toggles, globs compiled once) and `[logout]`.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde_json::{Map, Value as Json};
+
+use super::reader::{Section, describe};
+
+pub(super) const ROUTE_KEYS: &[&str] = &["path", "inject", "attributes"];
+pub(super) const LOGOUT_KEYS: &[&str] = &["paths", "detect_cookie_clear"];
+
+/// What applies to the requests of one route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Whether pages on this route may get the snippet.
+    pub inject: bool,
+    /// Extra static custom attributes, signed into the JWT.
+    pub attributes: Map<String, Json>,
+}
+
+/// The `[[routes]]` table: first match wins; unmatched paths get the default route.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    globs: GlobSet,
+    routes: Vec<Route>,
+    default: Route,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            globs: GlobSet::empty(),
+            routes: Vec::new(),
+            default: Route {
+                inject: true,
+                attributes: Map::new(),
+            },
+        }
+    }
+}
+
+impl Routes {
+    /// The route that applies to a request path.
+    pub fn matching(&self, path: &str) -> &Route {
+        // GlobSet returns match indices in ascending order, so the first is the first rule.
+        self.globs
+            .matches(path)
+            .first()
+            .and_then(|&i| self.routes.get(i))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// `[logout]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogoutConfig {
+    /// Request paths whose responses are logouts.
+    pub paths: Vec<String>,
+    /// Whether a response expiring the session cookie is a logout too.
+    pub detect_cookie_clear: bool,
+}
+
+pub(super) fn read_logout(section: Option<Section<'_>>) -> Option<LogoutConfig> {
+    let mut config = LogoutConfig {
+        paths: vec!["/logout".into()],
+        detect_cookie_clear: true,
+    };
+    let Some(mut s) = section else {
+        return Some(config);
+    };
+    let mut ok = true;
+    if let Some(paths) = s.string_list("paths") {
+        for (i, p) in paths.iter().enumerate() {
+            if !p.starts_with('/') {
+                s.issue(&format!("paths[{i}]"), format!("{p:?} must start with '/'"));
+                ok = false;
+            }
+        }
+        config.paths = paths;
+    }
+    if let Some(b) = s.bool("detect_cookie_clear") {
+        config.detect_cookie_clear = b;
+    }
+    s.finish();
+    ok.then_some(config)
+}
+
+pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Option<Routes> {
+    let mut builder = GlobSetBuilder::new();
+    let mut routes = Vec::new();
+    let mut ok = true;
+    for mut s in sections {
+        let path = s.required_string("path", "\"/admin/**\"");
+        let inject = s.bool("inject").unwrap_or(true);
+        let attributes = read_attributes(&mut s);
+        let glob = path.and_then(|p| {
+            if !p.starts_with('/') {
+                s.issue("path", format!("{p:?} must start with '/' (it is matched against the request path)"));
+                return None;
+            }
+            // literal_separator: `*` stays within one path segment, `**` crosses them.
+            match GlobBuilder::new(&p).literal_separator(true).build() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    s.issue("path", format!("invalid glob {p:?}: {}", e.kind()));
+                    None
+                }
+            }
+        });
+        s.finish();
+        match (glob, attributes) {
+            (Some(glob), Some(attributes)) => {
+                builder.add(glob);
+                routes.push(Route { inject, attributes });
+            }
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    match builder.build() {
+        Ok(globs) => Some(Routes {
+            globs,
+            routes,
+            ..Routes::default()
+        }),
+        Err(e) => {
+            root.issue("routes", format!("cannot compile the route globs: {e}"));
+            None
+        }
+    }
+}
+
+fn read_attributes(s: &mut Section<'_>) -> Option<Map<String, Json>> {
+    let Some(table) = s.raw_table("attributes") else {
+        return Some(Map::new());
+    };
+    let mut out = Map::new();
+    let mut ok = true;
+    for (key, value) in table {
+        let json = match value {
+            toml::Value::String(v) => Json::String(v),
+            toml::Value::Integer(i) => Json::from(i),
+            toml::Value::Float(f) => Json::from(f),
+            toml::Value::Boolean(b) => Json::Bool(b),
+            other => {
+                s.issue(
+                    &format!("attributes.{key}"),
+                    format!("expected a string, number or boolean, found {}", describe(&other)),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if matches!(key.as_str(), "user_id" | "email" | "iat" | "exp") {
+            s.issue(&format!("attributes.{key}"), format!("{key:?} is reserved for the user's own claims"));
+            ok = false;
+            continue;
+        }
+        out.insert(key, json);
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,119 @@
+//! Command line: run the proxy, check a config, or start the built-in demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use intercom_secure_proxy::{config::Config, demo, proxy};
+
+/// A reverse proxy that boots the Intercom Messenger in secure mode (signed JWT) on every
+/// page of a legacy web app, and shuts it down on logout, without changing the app.
+#[derive(Parser)]
+#[command(name = "intercom-secure-proxy", version, about)]
+struct Cli {
+    /// Path of the config file.
+    #[arg(long, global = true, default_value = "proxy.toml", value_name = "PATH")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config and exit: 0 when good, otherwise one line per problem.
+    Check,
+    /// Start a built-in demo legacy app and the proxy in front of it (no network needed).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Check) => check(&cli.config),
+        Some(Command::Demo) => match runtime.block_on(demo::run(shutdown_signal())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            let config = match Config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(proxy::run(&config, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            for issue in &e.issues {
+                println!("{issue}");
+            }
+            eprintln!("{}: {} problem(s)", e.source_name, e.issues.len());
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = proxy::prepare(&config) {
+        println!("{e}");
+        eprintln!("{}: 1 problem(s)", path.display());
+        return ExitCode::from(2);
+    }
+    println!("{}: OK", path.display());
+    ExitCode::SUCCESS
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,38 @@
+//! The pooled HTTP/1.1 client that talks to the upstream app.
+
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::tls::{self, TlsError};
+use crate::config::UpstreamConfig;
+
+/// The upstream client: keep-alive pool, http and https, request bodies streamed.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// Builds the pooled client for `[upstream]`.
+pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    let tls_config = if config.url.scheme_str() == Some("https") {
+        tls::upstream_client_config(config.ca_file.as_deref())?
+    } else {
+        // Never used for an http upstream; an empty trust store costs nothing to build.
+        tls::upstream_client_config_without_roots()
+    };
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        // The proxy writes Host itself: the browser's, not the upstream's address.
+        .set_host(false)
+        .build(connector))
+}

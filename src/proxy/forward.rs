@@ -1,0 +1,166 @@
+//! Forwarding one request to the app and its response back: the proxy's inner service.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tracing::{debug, info, warn};
+
+use super::body::ProxyBody;
+use super::client::UpstreamClient;
+use super::error::ProxyError;
+use super::headers;
+use crate::config::UpstreamConfig;
+
+/// The client side of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `"http"` or `"https"`: how the client reached the proxy.
+    pub scheme: &'static str,
+}
+
+/// Sends requests to the upstream app and streams the answers back.
+pub struct Forwarder {
+    client: UpstreamClient,
+    scheme: Scheme,
+    authority: Authority,
+    base_path: String,
+    timeout: Duration,
+}
+
+impl Forwarder {
+    /// A forwarder for `[upstream]`, using the pooled `client`.
+    pub fn new(client: UpstreamClient, upstream: &UpstreamConfig) -> Self {
+        let base_path = upstream.url.path().trim_end_matches('/').to_string();
+        Forwarder {
+            client,
+            scheme: upstream.url.scheme().cloned().unwrap_or(Scheme::HTTP),
+            // Config validation guarantees an authority; the fallback is never used.
+            authority: upstream
+                .url
+                .authority()
+                .cloned()
+                .unwrap_or_else(|| Authority::from_static("127.0.0.1")),
+            base_path,
+            timeout: upstream.timeout,
+        }
+    }
+
+    /// Proxies one request; errors become short 502/504 responses, and one access log
+    /// line is written per request.
+    pub async fn forward(&self, req: Request<Incoming>, downstream: Downstream) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        // The path only: query strings may carry tokens.
+        let path = req.uri().path().to_owned();
+        let response = match self.try_forward(req, downstream).await {
+            Ok(response) => response,
+            Err(err) => {
+                warn!(
+                    %method, path, fault = %err.fault(), status = err.status().as_u16(),
+                    error = %err.causes(), "request failed"
+                );
+                err.response()
+            }
+        };
+        info!(
+            target: "access",
+            %method,
+            path,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client = %downstream.peer.ip(),
+        );
+        response
+    }
+
+    async fn try_forward(
+        &self,
+        mut req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let upgrade = headers::upgrade_protocol(req.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+
+        // h2 requests carry the host in :authority, h1 requests in Host.
+        let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        headers::remove_hop_by_hop(&mut parts.headers);
+        // hyper answers `Expect: 100-continue` itself when the body is first read.
+        parts.headers.remove(header::EXPECT);
+        if let Some(protocol) = upgrade {
+            headers::restore_upgrade(&mut parts.headers, protocol);
+        }
+        headers::set_forwarded(
+            &mut parts.headers,
+            downstream.peer.ip(),
+            downstream.scheme,
+            client_host.as_ref(),
+        );
+        let host = client_host
+            .or_else(|| HeaderValue::from_str(self.authority.as_str()).ok())
+            .ok_or(ProxyError::BadTarget)?;
+        parts.headers.insert(header::HOST, host);
+        parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
+        parts.version = Version::HTTP_11;
+
+        let request = Request::from_parts(parts, body);
+        let mut response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Err(_) => return Err(ProxyError::Timeout),
+            Ok(Err(e)) => return Err(ProxyError::from_client(e)),
+            Ok(Ok(response)) => response,
+        };
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let client_upgrade = client_upgrade.ok_or(ProxyError::UnexpectedUpgrade)?;
+            let protocol = response.headers().get(header::UPGRADE).cloned();
+            headers::remove_hop_by_hop(response.headers_mut());
+            if let Some(protocol) = protocol {
+                headers::restore_upgrade(response.headers_mut(), protocol);
+            }
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok((client, app)) => {
+                        let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
+                        match tokio::io::copy_bidirectional(&mut client, &mut app).await {
+                            Ok((up, down)) => debug!(up, down, "upgraded connection closed"),
+                            Err(e) => debug!(error = %e, "upgraded connection ended with an error"),
+                        }
+                    }
+                    Err(e) => debug!(error = %e, "upgrade did not complete"),
+                }
+            });
+        } else {
+            headers::remove_hop_by_hop(response.headers_mut());
+        }
+        Ok(response.map(ProxyBody::from))
+    }
+
+    fn upstream_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, ProxyError> {
+        let pq = path_and_query.map_or("/", |pq| pq.as_str());
+        let pq = if self.base_path.is_empty() {
+            PathAndQuery::try_from(pq)
+        } else {
+            PathAndQuery::try_from(format!("{}{pq}", self.base_path))
+        }
+        .map_err(|_| ProxyError::BadTarget)?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| ProxyError::BadTarget)
+    }
+}

@@ -1,0 +1,82 @@
+//! The reverse proxy: listeners, forwarding, hop-by-hop hygiene and upstream errors.
+
+mod body;
+mod client;
+mod error;
+mod forward;
+pub mod headers;
+mod server;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub use body::ProxyBody;
+pub use error::{Fault, ProxyError, plain_response};
+pub use forward::{Downstream, Forwarder};
+pub use server::Server;
+
+use crate::config::Config;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS material is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A listen address could not be bound.
+    #[error("server.listen: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Everything the proxy builds from the config before it binds: checked by `check` too.
+pub struct Prepared {
+    tls: Option<TlsAcceptor>,
+    forwarder: Arc<Forwarder>,
+}
+
+/// Builds the TLS front end and the upstream client; fails on unusable TLS files.
+pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
+    tls::install_crypto_provider();
+    let tls = match &config.server.tls {
+        Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
+        None => None,
+    };
+    let client = client::build(&config.upstream)?;
+    Ok(Prepared {
+        tls,
+        forwarder: Arc::new(Forwarder::new(client, &config.upstream)),
+    })
+}
+
+/// Binds every `server.listen` address and returns the ready server.
+pub async fn bind(config: &Config) -> Result<Server, StartError> {
+    let prepared = prepare(config)?;
+    let mut listeners = Vec::new();
+    for &addr in &config.server.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        listeners.push(listener);
+    }
+    Ok(Server::new(listeners, prepared.tls, &config.server, prepared.forwarder))
+}
+
+/// Binds and serves until `shutdown` completes, then drains in-flight requests.
+pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let server = bind(config).await?;
+    for addr in server.local_addrs() {
+        tracing::info!(%addr, upstream = %config.upstream.url, "listening");
+    }
+    server.serve(shutdown).await;
+    Ok(())
+}
