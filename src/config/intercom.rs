@@ -101,7 +101,13 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     let token_ttl = match s.duration("token_ttl") {
         None => Some(Duration::from_secs(3600)),
         Some(d) if d < Duration::from_secs(60) => {
-            s.issue("token_ttl", format!("{} is too short (expected at least 1m)", humantime::format_duration(d)));
+            s.issue(
+                "token_ttl",
+                format!(
+                    "{} is too short (expected at least 1m)",
+                    humantime::format_duration(d)
+                ),
+            );
             None
         }
         Some(d) => Some(d),
@@ -110,7 +116,10 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         Some("user_hash") => IdentityMode::UserHash,
         _ => IdentityMode::Jwt,
     };
-    let anonymous = match s.choice("anonymous", "anonymous policy", &["skip", "boot"]).as_deref() {
+    let anonymous = match s
+        .choice("anonymous", "anonymous policy", &["skip", "boot"])
+        .as_deref()
+    {
         Some("boot") => AnonymousPolicy::Boot,
         _ => AnonymousPolicy::Skip,
     };
@@ -120,13 +129,21 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     let cookie_domain = s.string("cookie_domain");
     if let Some(d) = &cookie_domain {
         let host = d.strip_prefix('.').unwrap_or(d);
-        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            s.issue("cookie_domain", format!("invalid domain {d:?} (expected e.g. \".example.com\")"));
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            s.issue(
+                "cookie_domain",
+                format!("invalid domain {d:?} (expected e.g. \".example.com\")"),
+            );
         }
     }
     s.finish();
     let app_id = app_id?;
-    let widget_url = widget_url.unwrap_or_else(|| format!("https://widget.intercom.io/widget/{app_id}"));
+    let widget_url =
+        widget_url.unwrap_or_else(|| format!("https://widget.intercom.io/widget/{app_id}"));
     Some(IntercomConfig {
         app_id,
         secret: secret?,

@@ -78,7 +78,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const TOP_LEVEL: &[&str] = &["server", "upstream", "intercom", "session", "logout", "routes"];
+const TOP_LEVEL: &[&str] = &[
+    "server", "upstream", "intercom", "session", "logout", "routes",
+];
 
 impl Config {
     /// Reads and checks the config file at `path`, taking secrets from the process env.
@@ -87,7 +89,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: name.clone(),
             issues: vec![ConfigIssue {
-                key: "(file)".into(),
+                key: "--config".into(),
                 message: format!("cannot read {name}: {e}"),
             }],
         })?;
@@ -95,7 +97,11 @@ impl Config {
     }
 
     /// Parses and checks config text; `*_env` secrets are looked up in `env`.
-    pub fn from_toml(text: &str, source_name: &str, env: &dyn SecretEnv) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        env: &dyn SecretEnv,
+    ) -> Result<Config, ConfigError> {
         let fail = |issues| ConfigError {
             source_name: source_name.to_string(),
             issues,
@@ -122,9 +128,12 @@ impl Config {
 
 fn read_config(table: toml::Table, issues: &Issues, env: &dyn SecretEnv) -> Option<Config> {
     let mut root = Section::new("", table, TOP_LEVEL, issues);
-    let server = network::read_server(required_table(&mut root, "server", network::SERVER_KEYS));
-    let upstream =
-        network::read_upstream(required_table(&mut root, "upstream", network::UPSTREAM_KEYS));
+    let server = network::read_server(root.table("server", network::SERVER_KEYS));
+    let upstream = network::read_upstream(required_table(
+        &mut root,
+        "upstream",
+        network::UPSTREAM_KEYS,
+    ));
     let intercom = intercom::read(required_table(&mut root, "intercom", intercom::KEYS), env);
     let session = session::read(required_table(&mut root, "session", session::KEYS), env);
     let logout = routes::read_logout(root.table("logout", routes::LOGOUT_KEYS));

@@ -78,7 +78,10 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
     let listen = match s.string_or_list("listen") {
         None => defaults.listen.clone(),
         Some(list) if list.is_empty() => {
-            s.issue("listen", "empty list (expected at least one address like \"0.0.0.0:8080\")");
+            s.issue(
+                "listen",
+                "empty list (expected at least one address like \"0.0.0.0:8080\")",
+            );
             ok = false;
             Vec::new()
         }
@@ -125,13 +128,18 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
     let max_header_bytes = match s.unsigned("max_header_bytes") {
         None => Some(defaults.max_header_bytes),
         Some(n) if n < MIN_HEADER_BYTES => {
-            s.issue("max_header_bytes", format!("{n} is too small (expected at least {MIN_HEADER_BYTES})"));
+            s.issue(
+                "max_header_bytes",
+                format!("{n} is too small (expected at least {MIN_HEADER_BYTES})"),
+            );
             None
         }
         Some(n) => usize::try_from(n).ok(),
     };
     let keep_alive = s.bool("keep_alive").unwrap_or(defaults.keep_alive);
-    let shutdown_timeout = s.duration("shutdown_timeout").unwrap_or(defaults.shutdown_timeout);
+    let shutdown_timeout = s
+        .duration("shutdown_timeout")
+        .unwrap_or(defaults.shutdown_timeout);
     s.finish();
     if !ok {
         return None;

@@ -70,7 +70,10 @@ impl<'a> Section<'a> {
     }
 
     fn wrong_type(&self, key: &str, expected: &str, found: &Value) {
-        self.issue(key, format!("expected {expected}, found {}", describe(found)));
+        self.issue(
+            key,
+            format!("expected {expected}, found {}", describe(found)),
+        );
     }
 
     /// A string value.
@@ -167,7 +170,9 @@ impl<'a> Section<'a> {
             Err(e) => {
                 self.issue(
                     key,
-                    format!("invalid duration {raw:?}: {e} (expected e.g. \"750ms\", \"15m\", \"1h\")"),
+                    format!(
+                        "invalid duration {raw:?}: {e} (expected e.g. \"750ms\", \"15m\", \"1h\")"
+                    ),
                 );
                 None
             }
@@ -189,7 +194,11 @@ impl<'a> Section<'a> {
     }
 
     /// A nested table, as a section of its own.
-    pub(crate) fn table(&mut self, key: &str, known: &'static [&'static str]) -> Option<Section<'a>> {
+    pub(crate) fn table(
+        &mut self,
+        key: &str,
+        known: &'static [&'static str],
+    ) -> Option<Section<'a>> {
         match self.take_value(key)? {
             Value::Table(t) => Some(Section::new(self.key(key), t, known, self.issues)),
             other => {
@@ -228,7 +237,10 @@ impl<'a> Section<'a> {
             let path = format!("{}[{i}]", self.key(key));
             match item {
                 Value::Table(t) => out.push(Section::new(path, t, known, self.issues)),
-                other => self.report(path, format!("expected a table, found {}", describe(&other))),
+                other => self.report(
+                    path,
+                    format!("expected a table, found {}", describe(&other)),
+                ),
             }
         }
         out

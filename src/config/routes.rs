@@ -94,7 +94,10 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
         let attributes = read_attributes(&mut s);
         let glob = path.and_then(|p| {
             if !p.starts_with('/') {
-                s.issue("path", format!("{p:?} must start with '/' (it is matched against the request path)"));
+                s.issue(
+                    "path",
+                    format!("{p:?} must start with '/' (it is matched against the request path)"),
+                );
                 return None;
             }
             // literal_separator: `*` stays within one path segment, `**` crosses them.
@@ -146,14 +149,20 @@ fn read_attributes(s: &mut Section<'_>) -> Option<Map<String, Json>> {
             other => {
                 s.issue(
                     &format!("attributes.{key}"),
-                    format!("expected a string, number or boolean, found {}", describe(&other)),
+                    format!(
+                        "expected a string, number or boolean, found {}",
+                        describe(&other)
+                    ),
                 );
                 ok = false;
                 continue;
             }
         };
         if matches!(key.as_str(), "user_id" | "email" | "iat" | "exp") {
-            s.issue(&format!("attributes.{key}"), format!("{key:?} is reserved for the user's own claims"));
+            s.issue(
+                &format!("attributes.{key}"),
+                format!("{key:?} is reserved for the user's own claims"),
+            );
             ok = false;
             continue;
         }

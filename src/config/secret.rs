@@ -76,7 +76,12 @@ pub(crate) fn read_secret(
                 section.issue(&env_key, format!("environment variable {name} is not set"));
                 None
             }
-            Some(value) => non_empty(section, &env_key, &format!("environment variable {name}"), value),
+            Some(value) => non_empty(
+                section,
+                &env_key,
+                &format!("environment variable {name}"),
+                value,
+            ),
         },
         (None, Some(path)) => match std::fs::read(Path::new(&path)) {
             Err(e) => {

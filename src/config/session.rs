@@ -10,11 +10,25 @@ use super::reader::Section;
 use super::secret::{Secret, SecretEnv, read_secret};
 
 pub(super) const KEYS: &[&str] = &[
-    "cookie", "resolver", "cache_ttl", "timeout", "fields", "jwt", "http", "redis", "sql",
+    "cookie",
+    "resolver",
+    "cache_ttl",
+    "timeout",
+    "fields",
+    "jwt",
+    "http",
+    "redis",
+    "sql",
 ];
 const JWT_KEYS: &[&str] = &["algorithms", "key_env", "key_file"];
 const HTTP_KEYS: &[&str] = &["url"];
-const REDIS_KEYS: &[&str] = &["url", "key", "cookie_format", "cookie_secret_env", "cookie_secret_file"];
+const REDIS_KEYS: &[&str] = &[
+    "url",
+    "key",
+    "cookie_format",
+    "cookie_secret_env",
+    "cookie_secret_file",
+];
 const SQL_KEYS: &[&str] = &["url", "query"];
 const RESOLVERS: &[&str] = &["jwt", "http", "redis", "sql"];
 
@@ -114,7 +128,10 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         s.issue("cookie", format!("invalid cookie name {cookie:?}"));
     }
     if !s.has("resolver") {
-        s.issue("resolver", format!("missing (expected {})", RESOLVERS.join(", ")));
+        s.issue(
+            "resolver",
+            format!("missing (expected {})", RESOLVERS.join(", ")),
+        );
     }
     let resolver_name = s.choice("resolver", "resolver", RESOLVERS);
     let cache_ttl = s.duration("cache_ttl").unwrap_or(Duration::from_secs(30));
@@ -134,12 +151,18 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     {
         s.issue(
             name,
-            format!("missing section [session.{name}] (required when session.resolver = \"{name}\")"),
+            format!(
+                "missing section [session.{name}] (required when session.resolver = \"{name}\")"
+            ),
         );
     }
-    let jwt = s.table("jwt", JWT_KEYS).and_then(|t| read_jwt(t, chosen == Some("jwt"), env));
+    let jwt = s
+        .table("jwt", JWT_KEYS)
+        .and_then(|t| read_jwt(t, chosen == Some("jwt"), env));
     let http = s.table("http", HTTP_KEYS).and_then(read_http);
-    let redis = s.table("redis", REDIS_KEYS).and_then(|t| read_redis(t, chosen == Some("redis"), env));
+    let redis = s
+        .table("redis", REDIS_KEYS)
+        .and_then(|t| read_redis(t, chosen == Some("redis"), env));
     let sql = s.table("sql", SQL_KEYS).and_then(read_sql);
     let resolver = match chosen {
         Some("jwt") => jwt.flatten().map(ResolverConfig::Jwt),
@@ -164,7 +187,10 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
 fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {
     let Some(table) = s.raw_table("fields") else {
         if !s.has("fields") {
-            s.issue("fields", "missing section [session.fields] (expected at least user_id = \"/sub\")");
+            s.issue(
+                "fields",
+                "missing section [session.fields] (expected at least user_id = \"/sub\")",
+            );
         }
         return None;
     };
@@ -176,7 +202,13 @@ fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {
     for (key, value) in table {
         let path = format!("fields.{key}");
         let Some(pointer) = value.as_str() else {
-            s.issue(&path, format!("expected a JSON pointer string like \"/sub\", found {}", super::reader::describe(&value)));
+            s.issue(
+                &path,
+                format!(
+                    "expected a JSON pointer string like \"/sub\", found {}",
+                    super::reader::describe(&value)
+                ),
+            );
             ok = false;
             continue;
         };
@@ -191,14 +223,20 @@ fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {
             "email" => email = Some(pointer),
             "name" => name = Some(pointer),
             "iat" | "exp" | "user_hash" | "intercom_user_jwt" => {
-                s.issue(&path, format!("{key:?} is reserved for the proxy's own claims"));
+                s.issue(
+                    &path,
+                    format!("{key:?} is reserved for the proxy's own claims"),
+                );
                 ok = false;
             }
             _ => custom.push((key, pointer)),
         }
     }
     if user_id.is_none() {
-        s.issue("fields.user_id", "missing (required: a JSON pointer to the user id, e.g. \"/sub\")");
+        s.issue(
+            "fields.user_id",
+            "missing (required: a JSON pointer to the user id, e.g. \"/sub\")",
+        );
         ok = false;
     }
     if !ok {
@@ -213,7 +251,11 @@ fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {
 }
 
 /// Returns `Some(None)` for a valid section of a resolver that is not in use.
-fn read_jwt(mut s: Section<'_>, in_use: bool, env: &dyn SecretEnv) -> Option<Option<JwtResolverConfig>> {
+fn read_jwt(
+    mut s: Section<'_>,
+    in_use: bool,
+    env: &dyn SecretEnv,
+) -> Option<Option<JwtResolverConfig>> {
     let mut algorithms = Vec::new();
     let mut ok = true;
     match s.string_list("algorithms") {
@@ -240,7 +282,10 @@ fn read_jwt(mut s: Section<'_>, in_use: bool, env: &dyn SecretEnv) -> Option<Opt
     }
     let families: Vec<_> = algorithms.iter().map(|a| family(*a)).collect();
     if families.windows(2).any(|w| w[0] != w[1]) {
-        s.issue("algorithms", "mixes algorithm families; one key verifies only HS*, RS*/PS*, ES* or EdDSA");
+        s.issue(
+            "algorithms",
+            "mixes algorithm families; one key verifies only HS*, RS*/PS*, ES* or EdDSA",
+        );
         ok = false;
     }
     let secret = if in_use {
@@ -262,7 +307,11 @@ fn read_jwt(mut s: Section<'_>, in_use: bool, env: &dyn SecretEnv) -> Option<Opt
             match parsed {
                 Ok(key) => Some(key),
                 Err(e) => {
-                    let which = if s.has("key_file") { "key_file" } else { "key_env" };
+                    let which = if s.has("key_file") {
+                        "key_file"
+                    } else {
+                        "key_env"
+                    };
                     s.issue(which, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
                     None
                 }
@@ -306,31 +355,49 @@ fn read_http(mut s: Section<'_>) -> Option<HttpResolverConfig> {
     Some(HttpResolverConfig { url: url? })
 }
 
-fn read_redis(mut s: Section<'_>, in_use: bool, env: &dyn SecretEnv) -> Option<RedisResolverConfig> {
-    let url = s.required_string("url", "\"redis://127.0.0.1:6379/0\"").and_then(|u| {
-        if u.starts_with("redis://") || u.starts_with("rediss://") {
-            Some(u)
-        } else {
-            s.issue("url", format!("invalid Redis URL {u:?} (expected redis://… or rediss://…)"));
-            None
-        }
-    });
+fn read_redis(
+    mut s: Section<'_>,
+    in_use: bool,
+    env: &dyn SecretEnv,
+) -> Option<RedisResolverConfig> {
+    let url = s
+        .required_string("url", "\"redis://127.0.0.1:6379/0\"")
+        .and_then(|u| {
+            if u.starts_with("redis://") || u.starts_with("rediss://") {
+                Some(u)
+            } else {
+                s.issue(
+                    "url",
+                    format!("invalid Redis URL {u:?} (expected redis://… or rediss://…)"),
+                );
+                None
+            }
+        });
     let key = match s.string("key") {
         None => Some("sess:{sid}".to_string()),
         Some(k) if k.contains("{sid}") => Some(k),
         Some(k) => {
-            s.issue("key", format!("key template {k:?} has no {{sid}} (expected e.g. \"sess:{{sid}}\")"));
+            s.issue(
+                "key",
+                format!("key template {k:?} has no {{sid}} (expected e.g. \"sess:{{sid}}\")"),
+            );
             None
         }
     };
-    let cookie_format = match s.choice("cookie_format", "cookie format", &["raw", "express"]).as_deref() {
+    let cookie_format = match s
+        .choice("cookie_format", "cookie format", &["raw", "express"])
+        .as_deref()
+    {
         Some("express") => CookieFormat::Express,
         _ => CookieFormat::Raw,
     };
     let cookie_secret = if in_use {
         read_secret(&mut s, "cookie_secret", false, env)
     } else {
-        let _ = (s.string("cookie_secret_env"), s.string("cookie_secret_file"));
+        let _ = (
+            s.string("cookie_secret_env"),
+            s.string("cookie_secret_file"),
+        );
         None
     };
     s.finish();
@@ -355,11 +422,17 @@ fn read_sql(mut s: Section<'_>) -> Option<SqlResolverConfig> {
             }
         }
     });
-    let query = s.required_string("query", "\"SELECT user_id, email FROM sessions WHERE id = $1\"");
+    let query = s.required_string(
+        "query",
+        "\"SELECT user_id, email FROM sessions WHERE id = $1\"",
+    );
     if let (Some(q), Some(placeholder)) = (&query, flavour)
         && !q.contains(placeholder)
     {
-        s.issue("query", format!("query has no {placeholder} parameter for the session id"));
+        s.issue(
+            "query",
+            format!("query has no {placeholder} parameter for the session id"),
+        );
     }
     s.finish();
     flavour?;
@@ -371,7 +444,7 @@ fn read_sql(mut s: Section<'_>) -> Option<SqlResolverConfig> {
 
 fn is_cookie_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }

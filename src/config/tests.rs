@@ -1,1 +1,290 @@
+use std::collections::HashMap;
+use std::time::Duration;
 
+use super::*;
+
+const BASE: &str = r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+[intercom]
+app_id = "abc123de"
+secret_env = "MSG"
+[session]
+resolver = "jwt"
+[session.fields]
+user_id = "/sub"
+[session.jwt]
+key_env = "KEY"
+"#;
+
+fn env() -> HashMap<String, String> {
+    HashMap::from([
+        ("MSG".to_string(), "  messenger-secret\n".to_string()),
+        ("KEY".to_string(), "app-key".to_string()),
+    ])
+}
+
+fn load(extra: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(&format!("{BASE}{extra}"), "t.toml", &env())
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::from_toml(text, "t.toml", &env()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn defaults_follow_the_contract() {
+    let c = load("").unwrap();
+    assert_eq!(c.server.listen, vec!["0.0.0.0:8080".parse().unwrap()]);
+    assert_eq!(c.upstream.connect_timeout, Duration::from_secs(2));
+    assert_eq!(c.upstream.timeout, Duration::from_secs(60));
+    assert_eq!(c.intercom.token_ttl, Duration::from_secs(3600));
+    assert_eq!(c.intercom.region, Region::Us);
+    assert_eq!(c.intercom.mode, IdentityMode::Jwt);
+    assert_eq!(c.intercom.anonymous, AnonymousPolicy::Skip);
+    assert_eq!(
+        c.intercom.widget_url,
+        "https://widget.intercom.io/widget/abc123de"
+    );
+    assert_eq!(
+        c.intercom.secret.expose(),
+        b"messenger-secret",
+        "secrets are trimmed"
+    );
+    assert_eq!(c.session.cookie, "session");
+    assert_eq!(c.session.timeout, Duration::from_millis(300));
+    assert!(c.logout.detect_cookie_clear);
+    assert!(c.routes.matching("/anything").inject);
+}
+
+#[test]
+fn regions_pick_api_base() {
+    for (region, base) in [
+        ("us", "https://api-iam.intercom.io"),
+        ("eu", "https://api-iam.eu.intercom.io"),
+        ("au", "https://api-iam.au.intercom.io"),
+    ] {
+        let text = BASE.replace(
+            "secret_env = \"MSG\"",
+            &format!("secret_env = \"MSG\"\nregion = \"{region}\""),
+        );
+        let c = Config::from_toml(&text, "t", &env()).unwrap();
+        assert_eq!(c.intercom.region.api_base(), base);
+    }
+}
+
+#[test]
+fn listen_accepts_a_list_and_durations_parse() {
+    let c = Config::from_toml(
+        &format!("[server]\nlisten = [\"127.0.0.1:1\", \"[::1]:2\"]\nheader_read_timeout = \"750ms\"\nshutdown_timeout = \"1m 30s\"\n{BASE}"),
+        "t",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.len(), 2);
+    assert_eq!(c.server.header_read_timeout, Duration::from_millis(750));
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(90));
+}
+
+#[test]
+fn routes_first_match_wins_and_star_stays_in_a_segment() {
+    let c = load(
+        r#"
+[[routes]]
+path = "/admin/**"
+inject = false
+[[routes]]
+path = "/billing/*"
+attributes = { section = "billing", seats = 3 }
+[[routes]]
+path = "/billing/**"
+inject = false
+"#,
+    )
+    .unwrap();
+    assert!(!c.routes.matching("/admin/users/1").inject);
+    assert!(
+        c.routes.matching("/admin").inject,
+        "/admin/** does not match /admin itself"
+    );
+    let billing = c.routes.matching("/billing/invoices");
+    assert!(billing.inject);
+    assert_eq!(billing.attributes["section"], "billing");
+    assert_eq!(billing.attributes["seats"], 3);
+    assert!(
+        !c.routes.matching("/billing/invoices/7").inject,
+        "`*` must not cross '/'"
+    );
+}
+
+#[test]
+fn custom_fields_become_attributes_and_reserved_names_are_refused() {
+    let c = Config::from_toml(
+        &BASE.replace(
+            "user_id = \"/sub\"",
+            "user_id = \"/sub\"\nemail = \"/email\"\nplan = \"/account/plan\"",
+        ),
+        "t",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(c.session.fields.email.as_deref(), Some("/email"));
+    assert_eq!(
+        c.session.fields.custom,
+        vec![("plan".to_string(), "/account/plan".to_string())]
+    );
+
+    let p = problems(&BASE.replace("user_id = \"/sub\"", "user_id = \"/sub\"\nexp = \"/exp\""));
+    assert_eq!(
+        p,
+        ["session.fields.exp: \"exp\" is reserved for the proxy's own claims"]
+    );
+}
+
+#[test]
+fn jwt_algorithms_must_share_one_family_and_keys_must_parse() {
+    let p = problems(&BASE.replace(
+        "key_env = \"KEY\"",
+        "algorithms = [\"HS256\", \"RS256\"]\nkey_env = \"KEY\"",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("session.jwt.algorithms: mixes algorithm families"),
+        "{p:?}"
+    );
+
+    let p = problems(&BASE.replace(
+        "key_env = \"KEY\"",
+        "algorithms = [\"RS256\"]\nkey_env = \"KEY\"",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("session.jwt.key_env: not a usable key"),
+        "{p:?}"
+    );
+    assert!(
+        !p[0].contains("app-key"),
+        "the key material must not be printed: {p:?}"
+    );
+
+    let p = problems(&BASE.replace(
+        "key_env = \"KEY\"",
+        "algorithms = [\"none\"]\nkey_env = \"KEY\"",
+    ));
+    assert!(
+        p[0].starts_with("session.jwt.algorithms: unknown algorithm \"none\""),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn the_chosen_resolver_needs_its_section_and_others_are_still_checked() {
+    let p = problems(&BASE.replace("resolver = \"jwt\"", "resolver = \"redis\""));
+    assert_eq!(
+        p,
+        [
+            "session.redis: missing section [session.redis] (required when session.resolver = \"redis\")"
+        ]
+    );
+
+    let text = format!(
+        "{}\n[session.redis]\nurl = \"http://nope\"\nkey = \"sess:\"\ncookie_format = \"php\"\n[session.sql]\nurl = \"sqlite://x\"\nquery = \"SELECT 1\"\n[session.http]\nurl = \"/me\"\n",
+        BASE
+    );
+    let p = problems(&text);
+    for expected in [
+        "session.redis.url: invalid Redis URL \"http://nope\"",
+        "session.redis.key: key template \"sess:\" has no {sid}",
+        "session.redis.cookie_format: unknown cookie format \"php\" (expected raw, express)",
+        "session.sql.url: unsupported database URL scheme \"sqlite\"",
+        "session.http.url: invalid URL \"/me\"",
+    ] {
+        assert!(
+            p.iter().any(|l| l.starts_with(expected)),
+            "missing {expected:?} in {p:?}"
+        );
+    }
+}
+
+#[test]
+fn sql_query_needs_the_placeholder_of_its_database() {
+    let with_sql = |url: &str, query: &str| {
+        problems(&format!(
+            "{}\n[session.sql]\nurl = \"{url}\"\nquery = \"{query}\"\n",
+            BASE.replace("resolver = \"jwt\"", "resolver = \"sql\"")
+        ))
+    };
+    assert!(with_sql("postgres://a@h/db", "SELECT * FROM s WHERE id = $1").is_empty());
+    assert!(with_sql("mysql://root@h/db", "SELECT * FROM s WHERE id = ?").is_empty());
+    assert_eq!(
+        with_sql("mysql://root@h/db", "SELECT * FROM s WHERE id = $1"),
+        ["session.sql.query: query has no ? parameter for the session id"]
+    );
+}
+
+#[test]
+fn secrets_need_exactly_one_source() {
+    let p = problems(&BASE.replace(
+        "secret_env = \"MSG\"",
+        "secret_env = \"MSG\"\nsecret_file = \"/x\"",
+    ));
+    assert_eq!(
+        p,
+        ["intercom.secret_env: set only one of secret_env and secret_file"]
+    );
+    let p = problems(&BASE.replace("secret_env = \"MSG\"\n", ""));
+    assert_eq!(
+        p,
+        ["intercom.secret_env: missing (set secret_env = \"VAR_NAME\" or secret_file = \"/path\")"]
+    );
+    let p = problems(
+        &BASE
+            .replace("\"MSG\"", "\"EMPTY\"")
+            .replace("[session]", "[session]\n"),
+    );
+    assert_eq!(
+        p,
+        ["intercom.secret_env: environment variable EMPTY is not set"]
+    );
+}
+
+#[test]
+fn secret_files_are_read_and_trimmed() {
+    let dir = std::env::temp_dir().join(format!("isp-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = BASE.replace(
+        "secret_env = \"MSG\"",
+        &format!("secret_file = \"{}\"", file.display()),
+    );
+    let c = Config::from_toml(&text, "t", &env()).unwrap();
+    assert_eq!(c.intercom.secret.expose(), b"from-file");
+    std::fs::write(&file, " \n").unwrap();
+    let p = problems(&text);
+    assert_eq!(
+        p,
+        [format!(
+            "intercom.secret_file: file {} is empty",
+            file.display()
+        )]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn missing_sections_and_unknown_top_level_keys() {
+    let p = problems("[server]\nlisten = \"127.0.0.1:1\"\n[cache]\nsize = 1\n");
+    assert_eq!(
+        p,
+        [
+            "upstream: missing section [upstream]",
+            "intercom: missing section [intercom]",
+            "session: missing section [session]",
+            "cache: unknown key (expected one of: server, upstream, intercom, session, logout, routes)",
+        ]
+    );
+}

@@ -90,7 +90,9 @@ impl DemoApp {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(app.handle(req).await) }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
             tokio::spawn(conn);
         }
     }
@@ -106,18 +108,32 @@ impl DemoApp {
                 None => redirect("/login"),
             },
             (Method::GET, "/admin") => match user {
-                Some(u) => html(page("Admin", &format!("<p>Admin area for {}. The Messenger is turned off here by a route rule.</p>", escape(&u.name)))),
+                Some(u) => html(page(
+                    "Admin",
+                    &format!(
+                        "<p>Admin area for {}. The Messenger is turned off here by a route rule.</p>",
+                        escape(&u.name)
+                    ),
+                )),
                 None => redirect("/login"),
             },
             (Method::GET, "/api/me") => match user {
-                Some(u) => json(StatusCode::OK, &serde_json::json!({"id": u.sub, "email": u.email, "name": u.name, "plan": u.plan})),
-                None => json(StatusCode::UNAUTHORIZED, &serde_json::json!({"error": "not logged in"})),
+                Some(u) => json(
+                    StatusCode::OK,
+                    &serde_json::json!({"id": u.sub, "email": u.email, "name": u.name, "plan": u.plan}),
+                ),
+                None => json(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({"error": "not logged in"}),
+                ),
             },
             (_, "/logout") => {
                 let mut r = redirect("/");
                 r.headers_mut().insert(
                     header::SET_COOKIE,
-                    HeaderValue::from_static("demo_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+                    HeaderValue::from_static(
+                        "demo_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+                    ),
                 );
                 r
             }
@@ -140,9 +156,13 @@ impl DemoApp {
             .find(|c| c.name() == SESSION_COOKIE)?
             .value()
             .to_string();
-        jsonwebtoken::decode::<SessionClaims>(&token, &self.decoding, &Validation::new(Algorithm::HS256))
-            .ok()
-            .map(|d| d.claims)
+        jsonwebtoken::decode::<SessionClaims>(
+            &token,
+            &self.decoding,
+            &Validation::new(Algorithm::HS256),
+        )
+        .ok()
+        .map(|d| d.claims)
     }
 
     async fn login(&self, req: Request<Incoming>) -> Response<ProxyBody> {
@@ -159,7 +179,10 @@ impl DemoApp {
                 _ => {}
             }
         }
-        let Some(user) = USERS.iter().find(|u| u.login == login && u.login == password) else {
+        let Some(user) = USERS
+            .iter()
+            .find(|u| u.login == login && u.login == password)
+        else {
             let mut r = html(login_form(Some("Unknown user or wrong password.")));
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             return r;
@@ -171,7 +194,9 @@ impl DemoApp {
             plan: user.plan.into(),
             exp: now() + 8 * 3600,
         };
-        let Ok(token) = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding) else {
+        let Ok(token) =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        else {
             return html(login_form(Some("Could not sign the session.")));
         };
         let mut r = redirect("/dashboard");
@@ -184,33 +209,43 @@ impl DemoApp {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn html(body: String) -> Response<ProxyBody> {
     let mut r = Response::new(ProxyBody::full(Bytes::from(body)));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     r
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
     let mut r = Response::new(ProxyBody::full(value.to_string()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn redirect(to: &'static str) -> Response<ProxyBody> {
     let mut r = Response::new(ProxyBody::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;
-    r.headers_mut().insert(header::LOCATION, HeaderValue::from_static(to));
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
     r
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn page(title: &str, main: &str) -> String {
@@ -244,7 +279,9 @@ fn dashboard(user: &SessionClaims) -> String {
 }
 
 fn login_form(error: Option<&str>) -> String {
-    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
+    let error = error
+        .map(|e| format!("<p class=\"error\">{e}</p>"))
+        .unwrap_or_default();
     page(
         "Log in",
         &format!(

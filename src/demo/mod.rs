@@ -106,8 +106,14 @@ pub fn demo_config(
         .replace("{upstream}", &upstream.to_string())
         .replace("{listen}", &listen.to_string());
     let env: HashMap<String, String> = HashMap::from([
-        ("DEMO_APP_SESSION_SECRET".to_string(), session_secret.to_string()),
-        ("DEMO_MESSENGER_SECRET".to_string(), messenger_secret.to_string()),
+        (
+            "DEMO_APP_SESSION_SECRET".to_string(),
+            session_secret.to_string(),
+        ),
+        (
+            "DEMO_MESSENGER_SECRET".to_string(),
+            messenger_secret.to_string(),
+        ),
     ]);
     Config::from_toml(&text, "(built-in demo config)", &env)
 }

@@ -27,6 +27,7 @@ pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
     let connector = HttpsConnectorBuilder::new()
         .with_tls_config(tls_config)
         .https_or_http()
+        // HTTP/1.1 only, as nginx does: WebSocket upgrades need it end to end.
         .enable_http1()
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())

@@ -101,7 +101,9 @@ impl ProxyError {
     pub fn response(&self) -> Response<ProxyBody> {
         let status = self.status();
         let text = match status {
-            StatusCode::GATEWAY_TIMEOUT => "504 Gateway Timeout: the application did not answer in time.\n",
+            StatusCode::GATEWAY_TIMEOUT => {
+                "504 Gateway Timeout: the application did not answer in time.\n"
+            }
             StatusCode::BAD_REQUEST => "400 Bad Request\n",
             _ => "502 Bad Gateway: the application is unavailable.\n",
         };
@@ -114,12 +116,23 @@ pub fn plain_response(status: StatusCode, text: &'static str) -> Response<ProxyB
     let mut response = Response::new(ProxyBody::full(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(text.len()));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(text.len()),
+    );
     response
 }
 
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(err), |&e: &&'a (dyn StdError + 'static)| e.source())
 }

@@ -54,7 +54,11 @@ impl Forwarder {
 
     /// Proxies one request; errors become short 502/504 responses, and one access log
     /// line is written per request.
-    pub async fn forward(&self, req: Request<Incoming>, downstream: Downstream) -> Response<ProxyBody> {
+    pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let method = req.method().clone();
         // The path only: query strings may carry tokens.
@@ -116,11 +120,12 @@ impl Forwarder {
         parts.version = Version::HTTP_11;
 
         let request = Request::from_parts(parts, body);
-        let mut response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-            Err(_) => return Err(ProxyError::Timeout),
-            Ok(Err(e)) => return Err(ProxyError::from_client(e)),
-            Ok(Ok(response)) => response,
-        };
+        let mut response =
+            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Err(_) => return Err(ProxyError::Timeout),
+                Ok(Err(e)) => return Err(ProxyError::from_client(e)),
+                Ok(Ok(response)) => response,
+            };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let client_upgrade = client_upgrade.ok_or(ProxyError::UnexpectedUpgrade)?;

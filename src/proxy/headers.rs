@@ -76,7 +76,12 @@ pub fn restore_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 
 /// Sets `X-Forwarded-For` (appending the client to any chain already there),
 /// `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub fn set_forwarded(headers: &mut HeaderMap, client_ip: std::net::IpAddr, proto: &'static str, host: Option<&HeaderValue>) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: std::net::IpAddr,
+    proto: &'static str,
+    host: Option<&HeaderValue>,
+) {
     let mut chain = String::new();
     for value in headers.get_all(&X_FORWARDED_FOR) {
         if let Ok(v) = value.to_str() {
@@ -110,7 +115,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -145,7 +153,11 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_appended_across_lines() {
-        let mut h = map(&[("x-forwarded-for", "203.0.113.7"), ("x-forwarded-for", "10.0.0.1"), ("x-forwarded-proto", "ftp")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "ftp"),
+        ]);
         let host = HeaderValue::from_static("app.example");
         set_forwarded(&mut h, "192.0.2.1".parse().unwrap(), "https", Some(&host));
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
@@ -157,7 +169,10 @@ mod tests {
     #[test]
     fn upgrade_needs_connection_upgrade() {
         assert!(upgrade_protocol(&map(&[("upgrade", "websocket")])).is_none());
-        let p = upgrade_protocol(&map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]));
+        let p = upgrade_protocol(&map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]));
         assert_eq!(p.unwrap(), "websocket");
     }
 }

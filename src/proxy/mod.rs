@@ -68,7 +68,12 @@ pub async fn bind(config: &Config) -> Result<Server, StartError> {
             .map_err(|source| StartError::Bind { addr, source })?;
         listeners.push(listener);
     }
-    Ok(Server::new(listeners, prepared.tls, &config.server, prepared.forwarder))
+    Ok(Server::new(
+        listeners,
+        prepared.tls,
+        &config.server,
+        prepared.forwarder,
+    ))
 }
 
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.

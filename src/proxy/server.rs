@@ -62,7 +62,10 @@ impl Server {
 
     /// The addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Accepts and serves connections until `shutdown` completes; then stops accepting,
@@ -104,7 +107,10 @@ impl Server {
             let _ = acceptor.await;
         }
         drop(rx);
-        info!(connections = graceful.count(), "shutting down: finishing in-flight requests");
+        info!(
+            connections = graceful.count(),
+            "shutting down: finishing in-flight requests"
+        );
         match tokio::time::timeout(self.shutdown_timeout, graceful.shutdown()).await {
             Ok(()) => info!("all connections closed"),
             Err(_) => warn!(
@@ -173,7 +179,8 @@ impl Connection {
                             return;
                         }
                     };
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                let conn =
+                    builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
                 watcher.watch(conn.into_owned()).await
             }
         };

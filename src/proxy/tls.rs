@@ -84,12 +84,11 @@ pub fn upstream_client_config(ca_file: Option<&Path>) -> Result<ClientConfig, Tl
             })?;
         }
     }
-    let mut config = ClientConfig::builder()
+    // ALPN is left empty: hyper-rustls sets it (HTTP/1.1 only, see client.rs) and panics
+    // if the config already has protocols.
+    Ok(ClientConfig::builder()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    // WebSocket upgrades need HTTP/1.1 to the app, as nginx does it.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .with_no_client_auth())
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

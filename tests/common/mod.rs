@@ -1,0 +1,254 @@
+//! Test harness: a real upstream server and the proxy, both on 127.0.0.1:0, in-process.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use intercom_secure_proxy::config::Config;
+use intercom_secure_proxy::proxy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub type TestBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+pub fn full(data: impl Into<Bytes>) -> TestBody {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn empty() -> TestBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A test upstream app running on 127.0.0.1:0.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts an upstream that answers every request with `handler`.
+pub async fn upstream<F, Fut>(handler: F) -> Upstream
+where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    Upstream {
+        addr,
+        task: serve_on(listener, handler),
+    }
+}
+
+/// Serves `handler` (HTTP/1.1 and h2, upgrades allowed) on an already bound listener.
+pub fn serve_on<F, Fut>(listener: TcpListener, handler: F) -> JoinHandle<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        let builder = auto::Builder::new(TokioExecutor::new());
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handler = handler.clone();
+            let service = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req).await) }
+            });
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            tokio::spawn(conn);
+        }
+    })
+}
+
+/// A raw upstream: for each connection, reads one request head and writes `response`
+/// verbatim, then closes. Lets tests send headers a well-behaved server never would.
+pub async fn raw_upstream(response: &'static [u8]) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(response).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Upstream { addr, task }
+}
+
+/// Secret values the harness puts in the config's environment.
+pub const MESSENGER_SECRET: &str = "test-messenger-secret-0123456789abcdef";
+pub const SESSION_SECRET: &str = "test-app-session-secret-0123456789";
+
+/// A minimal config for `upstream_url`; `extra` is appended (more sections or routes).
+pub fn config_text(upstream_url: &str, server_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+{server_extra}
+
+[upstream]
+url = "{upstream_url}"
+connect_timeout = "1s"
+timeout = "2s"
+
+[intercom]
+app_id = "testapp1"
+secret_env = "TEST_MESSENGER_SECRET"
+
+[session]
+cookie = "session"
+resolver = "jwt"
+
+[session.fields]
+user_id = "/sub"
+email = "/email"
+
+[session.jwt]
+algorithms = ["HS256"]
+key_env = "TEST_SESSION_SECRET"
+{extra}
+"#
+    )
+}
+
+pub fn test_env() -> HashMap<String, String> {
+    HashMap::from([
+        (
+            "TEST_MESSENGER_SECRET".to_string(),
+            MESSENGER_SECRET.to_string(),
+        ),
+        (
+            "TEST_SESSION_SECRET".to_string(),
+            SESSION_SECRET.to_string(),
+        ),
+    ])
+}
+
+/// A running proxy; dropping it without `shutdown` aborts it.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Signals shutdown and returns the serve task, to await the drain.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().expect("proxy already shut down")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the proxy in front of `upstream_url`.
+pub async fn proxy_for(upstream_url: &str) -> Proxy {
+    proxy_with(&config_text(upstream_url, "", "")).await
+}
+
+/// Starts the proxy from full config text.
+pub async fn proxy_with(config_text: &str) -> Proxy {
+    let config = Config::from_toml(config_text, "test.toml", &test_env())
+        .unwrap_or_else(|e| panic!("test config rejected:\n{e}"));
+    let server = proxy::bind(&config).await.expect("proxy binds");
+    let addr = server.local_addrs()[0];
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async {
+        let _ = rx.await;
+    }));
+    Proxy {
+        addr,
+        shutdown: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// A plain HTTP/1.1 client with connection pooling.
+pub fn client() -> Client<HttpConnector, TestBody> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The header block of a raw response, lower-cased names, one `name: value` per line.
+pub fn head_lines(raw: &str) -> Vec<String> {
+    raw.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .map(|l| match l.split_once(':') {
+            Some((n, v)) => format!("{}: {}", n.to_ascii_lowercase(), v.trim()),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+/// Collects a response body (tests only; the proxy never does this).
+pub async fn body_bytes<B>(body: B) -> Bytes
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    body.collect().await.expect("body").to_bytes()
+}

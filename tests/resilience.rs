@@ -1,0 +1,155 @@
+//! What happens when the app is down or slow, and on shutdown with a request in flight.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{Request, Response, StatusCode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+const HANG_GUARD: Duration = Duration::from_secs(10);
+
+async fn get(url: String) -> (StatusCode, http::HeaderMap, String) {
+    let response = tokio::time::timeout(
+        HANG_GUARD,
+        client().request(Request::get(url).body(empty()).unwrap()),
+    )
+    .await
+    .expect("the proxy must answer")
+    .expect("a response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn app_down_gives_502_and_service_resumes_when_it_is_back() {
+    // Reserve a port, then free it: nothing listens there.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let proxy = proxy_for(&format!("http://127.0.0.1:{port}")).await;
+
+    let (status, headers, body) = get(proxy.url("/")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert!(body.starts_with("502 Bad Gateway"), "{body}");
+    assert!(
+        !body.contains(&port.to_string()),
+        "the error must not reveal the upstream address"
+    );
+
+    // The app comes back on the same port: the next request is served.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let _app = serve_on(listener, |_req| async { Response::new(full("back")) });
+    let (status, _, body) = get(proxy.url("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "back");
+}
+
+#[tokio::test]
+async fn app_too_slow_gives_504() {
+    let app = upstream(|_req| async {
+        // Never answers: the response head must be cut off by upstream.timeout.
+        std::future::pending::<()>().await;
+        Response::new(empty())
+    })
+    .await;
+    let config = config_text(&format!("http://{}", app.addr), "", "")
+        .replace("timeout = \"2s\"", "timeout = \"300ms\"");
+    let proxy = proxy_with(&config).await;
+    let (status, headers, body) = get(proxy.url("/slow")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(body.starts_with("504 Gateway Timeout"), "{body}");
+}
+
+#[tokio::test]
+async fn app_closing_the_connection_without_answering_gives_502() {
+    let app = raw_upstream(b"").await;
+    let proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let (status, _, _) = get(proxy.url("/")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_finishes_the_request_in_flight() {
+    let (arrived_tx, mut arrived_rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    let app = upstream(move |_req| {
+        let arrived_tx = arrived_tx.clone();
+        async move {
+            let (release_tx, release_rx) = oneshot::channel();
+            arrived_tx.send(release_tx).unwrap();
+            let _ = release_rx.await;
+            Response::new(full("finished after shutdown began"))
+        }
+    })
+    .await;
+    let mut proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let addr = proxy.addr;
+
+    let in_flight = tokio::spawn(get(proxy.url("/long")));
+    let release = arrived_rx.recv().await.expect("request reached the app");
+    let serve_task = proxy.begin_shutdown();
+
+    // New connections are refused once the listener is closed.
+    let refused = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            if TcpStream::connect(addr).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        refused.is_ok(),
+        "the listener must close after the shutdown signal"
+    );
+    assert!(
+        !serve_task.is_finished(),
+        "the server must wait for the request in flight"
+    );
+
+    release.send(()).unwrap();
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "finished after shutdown began");
+    tokio::time::timeout(HANG_GUARD, serve_task)
+        .await
+        .expect("serve returns once the last request is done")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_is_bounded_when_a_request_never_finishes() {
+    let (arrived_tx, mut arrived_rx) = mpsc::unbounded_channel::<()>();
+    let app = upstream(move |_req| {
+        let arrived_tx = arrived_tx.clone();
+        async move {
+            arrived_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+            Response::new(empty())
+        }
+    })
+    .await;
+    let config = config_text(
+        &format!("http://{}", app.addr),
+        "shutdown_timeout = \"200ms\"",
+        "",
+    )
+    .replace("timeout = \"2s\"", "timeout = \"1h\"");
+    let mut proxy = proxy_with(&config).await;
+    let _stuck =
+        tokio::spawn(client().request(Request::get(proxy.url("/stuck")).body(empty()).unwrap()));
+    arrived_rx.recv().await.unwrap();
+    let serve_task = proxy.begin_shutdown();
+    tokio::time::timeout(HANG_GUARD, serve_task)
+        .await
+        .expect("shutdown_timeout bounds the drain")
+        .unwrap();
+}
