@@ -386,3 +386,52 @@ async fn h2c_client_is_served_and_the_app_gets_http11_with_host() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn expect_100_continue_gets_an_interim_response_before_the_body_is_sent() {
+    let app = upstream(|req| async move {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        Response::new(full(format!("got {}", String::from_utf8_lossy(&body))))
+    })
+    .await;
+    let proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // The client holds the body back until it sees the interim response.
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(HANG_GUARD, stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "connection closed before 100 Continue");
+        interim.push(byte[0]);
+    }
+    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").await.unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.unwrap();
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(rest.ends_with("\r\n\r\ngot hello"), "{rest}");
+}
+
+#[tokio::test]
+async fn upstream_path_prefix_is_prepended() {
+    let app = upstream(echo_head).await;
+    let proxy = proxy_for(&format!("http://{}/legacy/", app.addr)).await;
+    let response = client()
+        .request(Request::get(proxy.url("/page?id=7")).body(empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+    assert!(
+        text.starts_with("GET /legacy/page?id=7 HTTP/1.1\n"),
+        "{text}"
+    );
+}

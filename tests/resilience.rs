@@ -153,3 +153,35 @@ async fn shutdown_is_bounded_when_a_request_never_finishes() {
         .expect("shutdown_timeout bounds the drain")
         .unwrap();
 }
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off_and_oversized_heads_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = upstream(|_req| async { Response::new(full("ok")) }).await;
+    let config = config_text(
+        &format!("http://{}", app.addr),
+        "header_read_timeout = \"200ms\"\nmax_header_bytes = 8192",
+        "",
+    );
+    let proxy = proxy_with(&config).await;
+
+    // Slowloris: half a request head, then silence. The proxy must hang up on its own.
+    let mut slow = TcpStream::connect(proxy.addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(HANG_GUARD, slow.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "the proxy must close a connection whose head never completes"
+    );
+    assert!(!String::from_utf8_lossy(&sink).contains("200 OK"));
+
+    // A head larger than max_header_bytes is refused, not forwarded. Exactly the limit is
+    // sent (and no more) so that no unread bytes make the close a reset that eats the answer.
+    let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    big.resize(8192, b'a');
+    let raw = raw_exchange(proxy.addr, &big).await;
+    assert!(raw.starts_with("HTTP/1.1 431"), "{raw}");
+}
