@@ -8,3 +8,6 @@
 pub mod config;
 pub mod demo;
 pub mod proxy;
+pub mod identity;
+pub mod inject;
+pub mod intercom;

@@ -1,0 +1,295 @@
+//! The lol_html rewriter that inserts the snippet once, at the first of: before `</head>`,
+//! the start of `<body>`, the end of the document; and rewrites a `<meta>` CSP on the way.
+//!
+//! Everything a handler needs is prepared before the rewriter is built (the JWT is signed,
+//! the script rendered and hashed), so handlers cannot fail.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lol_html::html_content::ContentType;
+use lol_html::send::{HtmlRewriter, Settings};
+use lol_html::{AsciiCompatibleEncoding, MemorySettings, OutputSink, element, end, end_tag, text};
+
+use super::csp::{self, CspContext, IntercomHosts};
+use crate::intercom::Snippet;
+
+/// Parser memory cap per page; past it the rest of the page flows through untouched.
+const MAX_PARSER_MEMORY: usize = 1 << 20;
+
+/// State shared between the handlers and the body that drives the rewriter.
+struct InsertState {
+    snippet: Snippet,
+    hosts: Arc<IntercomHosts>,
+    widget_url: Arc<str>,
+    /// The insertion is decided (made, or skipped because the page has the Messenger).
+    done: AtomicBool,
+    /// The page already loads the Messenger before our insertion point.
+    present: AtomicBool,
+    /// The nonce our `<script>` carries: from the CSP header, else from a `<meta>` CSP.
+    nonce: Mutex<Option<String>>,
+}
+
+impl InsertState {
+    /// True exactly once, for the handler that should insert the snippet.
+    fn claim(&self) -> bool {
+        if self.present.load(Ordering::Relaxed) {
+            self.done.store(true, Ordering::Relaxed);
+            return false;
+        }
+        !self.done.swap(true, Ordering::Relaxed)
+    }
+
+    fn html(&self) -> String {
+        let nonce = self.nonce.lock().unwrap_or_else(PoisonError::into_inner);
+        self.snippet.html(nonce.as_deref())
+    }
+
+    fn is_messenger_src(&self, src: &str) -> bool {
+        src.contains("widget.intercom.io/widget/") || src == &*self.widget_url
+    }
+}
+
+/// Rewriter output, collected for the body to send (the sink is owned by the rewriter).
+#[derive(Clone, Default)]
+struct SharedSink(Arc<Mutex<Vec<u8>>>);
+
+impl OutputSink for SharedSink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        // Uncontended: the body is polled by one task at a time.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(chunk);
+    }
+}
+
+impl SharedSink {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// What the page rewriter needs, prepared per response.
+pub struct PagePlan {
+    /// The rendered snippet.
+    pub snippet: Snippet,
+    /// The nonce chosen from the CSP header, if any.
+    pub nonce: Option<String>,
+    /// Intercom's CSP hosts for the region.
+    pub hosts: Arc<IntercomHosts>,
+    /// The configured widget URL (a page loading it already has the Messenger).
+    pub widget_url: Arc<str>,
+    /// The page's character encoding.
+    pub encoding: AsciiCompatibleEncoding,
+}
+
+/// A streaming HTML rewriter that inserts the snippet once.
+pub struct PageRewriter {
+    rewriter: HtmlRewriter<'static, SharedSink>,
+    sink: SharedSink,
+    state: Arc<InsertState>,
+}
+
+/// The rewriter failed; the page cannot be completed faithfully.
+pub type RewriteError = lol_html::errors::RewritingError;
+
+impl PageRewriter {
+    /// Builds the rewriter for one page.
+    pub fn new(plan: PagePlan) -> Self {
+        let state = Arc::new(InsertState {
+            snippet: plan.snippet,
+            hosts: plan.hosts,
+            widget_url: plan.widget_url,
+            done: AtomicBool::new(false),
+            present: AtomicBool::new(false),
+            nonce: Mutex::new(plan.nonce),
+        });
+        let sink = SharedSink::default();
+        let (s1, s2, s3, s4, s5, s6) = (
+            state.clone(),
+            state.clone(),
+            state.clone(),
+            state.clone(),
+            state.clone(),
+            state.clone(),
+        );
+        let settings = Settings::new_send()
+            // Strict mode aborts on ambiguous markup and truncates the page: never for a proxy.
+            .with_strict(false)
+            .with_encoding(plan.encoding)
+            .with_memory_settings(
+                MemorySettings::new()
+                    .with_max_allowed_memory_usage(MAX_PARSER_MEMORY)
+                    .with_graceful_bail_out_on_memory_limit_exceeded(true),
+            )
+            .append_element_content_handler(element!("script[src]", move |el| {
+                if let Some(src) = el.get_attribute("src")
+                    && s1.is_messenger_src(&src)
+                {
+                    s1.present.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(text!("script", move |t| {
+                let text = t.as_str();
+                if text.contains("intercomSettings") || text.contains("widget.intercom.io") {
+                    s2.present.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("meta[http-equiv]", move |el| {
+                let is_csp = el
+                    .get_attribute("http-equiv")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-security-policy"));
+                if let (true, Some(content)) = (is_csp, el.get_attribute("content")) {
+                    let mut nonce = s3.nonce.lock().unwrap_or_else(PoisonError::into_inner);
+                    if nonce.is_none() {
+                        *nonce = csp::find_nonce(&content);
+                    }
+                    let ctx = CspContext {
+                        snippet_hash: &s3.snippet.csp_hash,
+                        nonce: nonce.as_deref(),
+                        hosts: &s3.hosts,
+                    };
+                    let rewritten = csp::rewrite(&content, &ctx);
+                    // The value came from a valid attribute; the name is fixed.
+                    let _ = el.set_attribute("content", &rewritten);
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("head", move |el| {
+                let state = s4.clone();
+                // Fires only for an explicit `</head>`; otherwise <body> or the end insert.
+                let _ = el.on_end_tag(end_tag!(move |end| {
+                    if state.claim() {
+                        end.before(&state.html(), ContentType::Html);
+                    }
+                    Ok(())
+                }));
+                Ok(())
+            }))
+            .append_element_content_handler(element!("body", move |el| {
+                if s5.claim() {
+                    el.prepend(&s5.html(), ContentType::Html);
+                }
+                Ok(())
+            }))
+            .append_document_content_handler(end!(move |end| {
+                if s6.claim() {
+                    end.append(&s6.html(), ContentType::Html);
+                }
+                Ok(())
+            }));
+        PageRewriter {
+            rewriter: HtmlRewriter::new(settings, sink.clone()),
+            sink,
+            state,
+        }
+    }
+
+    /// Feeds a chunk of the page; returns the output ready so far.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<Vec<u8>, RewriteError> {
+        let result = self.rewriter.write(chunk);
+        let out = self.sink.take();
+        // On a memory-limit bail-out the unparsed input was flushed raw: nothing is lost.
+        result.map(|()| out)
+    }
+
+    /// True once the snippet is in (or the page was found to have the Messenger): the rest
+    /// of the page needs no parsing.
+    pub fn is_done(&self) -> bool {
+        self.state.done.load(Ordering::Relaxed)
+    }
+
+    /// Ends the document (inserting at the end if nothing came earlier); returns the tail.
+    pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+        let result = self.rewriter.end();
+        let out = self.sink.take();
+        result.map(|()| out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Region;
+
+    fn plan() -> PagePlan {
+        PagePlan {
+            snippet: Snippet {
+                script: "S".into(),
+                csp_hash: "'sha256-H'".into(),
+            },
+            nonce: None,
+            hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
+            widget_url: Arc::from("https://widget.intercom.io/widget/abc"),
+            encoding: AsciiCompatibleEncoding::utf_8(),
+        }
+    }
+
+    /// Feeds `page` in chunks the way the body does (stopping at the first `is_done`).
+    fn run(page: &str, chunk: usize) -> String {
+        let mut rw = PageRewriter::new(plan());
+        let mut out = Vec::new();
+        let bytes = page.as_bytes();
+        let mut offset = 0;
+        while offset < bytes.len() {
+            let end = (offset + chunk).min(bytes.len());
+            out.extend(rw.write(&bytes[offset..end]).unwrap());
+            offset = end;
+            if rw.is_done() {
+                out.extend(rw.end().unwrap());
+                out.extend_from_slice(&bytes[offset..]);
+                return String::from_utf8(out).unwrap();
+            }
+        }
+        out.extend(rw.end().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn inserts_before_head_end_then_at_body_then_at_document_end() {
+        for chunk in [1, 3, 7, 1000] {
+            assert_eq!(
+                run("<html><head><title>x</title></HEAD ><body>b</body></html>", chunk),
+                "<html><head><title>x</title><script>S</script></HEAD ><body>b</body></html>"
+            );
+            assert_eq!(run("<p>no head<body>b", chunk), "<p>no head<body><script>S</script>b");
+            assert_eq!(run("<p>fragment</p>", chunk), "<p>fragment</p><script>S</script>");
+        }
+    }
+
+    #[test]
+    fn head_end_inside_comments_or_scripts_is_not_an_insertion_point() {
+        let page = "<head><!-- </head> --><script>var s='</head>';</script></head><body></body>";
+        assert_eq!(
+            run(page, 5),
+            "<head><!-- </head> --><script>var s='</head>';</script><script>S</script></head><body></body>"
+        );
+    }
+
+    #[test]
+    fn pages_that_already_load_the_messenger_are_left_alone() {
+        let page = "<head><script src=\"https://widget.intercom.io/widget/abc\"></script></head><body></body>";
+        assert_eq!(run(page, 4), page);
+        let inline = "<head><script>window.intercomSettings={};</script></head><body></body>";
+        assert_eq!(run(inline, 1000), inline);
+    }
+
+    #[test]
+    fn meta_csp_gets_the_hash_and_hosts() {
+        let page = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
+        let out = run(page, 1000);
+        assert!(out.contains("content=\"script-src 'self' 'sha256-H' https://app.intercom.io"), "{out}");
+        assert!(out.ends_with("<script>S</script></head>"), "{out}");
+    }
+
+    #[test]
+    fn meta_csp_nonce_is_put_on_the_script() {
+        let page = "<head><meta http-equiv=\"content-security-policy\" content=\"script-src 'nonce-r4nd'\"></head>";
+        let out = run(page, 1000);
+        assert!(out.ends_with("<script nonce=\"r4nd\">S</script></head>"), "{out}");
+        assert!(!out.contains("'sha256-H'"), "{out}");
+    }
+}

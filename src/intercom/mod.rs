@@ -1,0 +1,8 @@
+//! Intercom's side: the Messenger settings for a user (signed JWT or `user_hash`) and the
+//! inline snippet that boots the Messenger.
+
+mod settings;
+mod snippet;
+
+pub use settings::{Messenger, SignError};
+pub use snippet::{Snippet, escape_json_for_script};

@@ -1,0 +1,114 @@
+//! `window.intercomSettings` for one page view: identity proven by an HS256 JWT signed
+//! with the Messenger secret (or the legacy `user_hash`), never by plain browser values.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::config::{IdentityMode, IntercomConfig, Secret};
+use crate::identity::User;
+
+/// Signing failed (in practice never with HS256; kept so a failure cannot panic).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign the Messenger JWT: {0}")]
+pub struct SignError(#[from] jsonwebtoken::errors::Error);
+
+/// Builds Messenger settings; the key is prepared once at start.
+pub struct Messenger {
+    app_id: String,
+    api_base: &'static str,
+    mode: IdentityMode,
+    ttl_secs: u64,
+    key: EncodingKey,
+    header: Header,
+    secret: Secret,
+}
+
+impl Messenger {
+    /// From `[intercom]`.
+    pub fn new(config: &IntercomConfig) -> Self {
+        Messenger {
+            app_id: config.app_id.clone(),
+            api_base: config.region.api_base(),
+            mode: config.mode,
+            ttl_secs: config.token_ttl.as_secs(),
+            key: EncodingKey::from_secret(config.secret.expose()),
+            header: Header::new(Algorithm::HS256),
+            secret: config.secret.clone(),
+        }
+    }
+
+    /// Settings that boot the Messenger without identity.
+    pub fn anonymous_settings(&self) -> Map<String, Value> {
+        let mut settings = Map::new();
+        settings.insert("api_base".into(), Value::from(self.api_base));
+        settings.insert("app_id".into(), Value::from(self.app_id.as_str()));
+        settings
+    }
+
+    /// Settings for `user`. In JWT mode the identity travels only inside
+    /// `intercom_user_jwt`; `route_attributes` are signed in as custom attributes.
+    pub fn user_settings(&self, user: &User, route_attributes: &Map<String, Value>) -> Result<Map<String, Value>, SignError> {
+        let mut settings = self.anonymous_settings();
+        match self.mode {
+            IdentityMode::Jwt => {
+                let token = self.sign(user, route_attributes, now_secs())?;
+                settings.insert("intercom_user_jwt".into(), Value::String(token));
+            }
+            IdentityMode::UserHash => {
+                for (k, v) in route_attributes.iter().chain(&user.attributes) {
+                    settings.insert(k.clone(), v.clone());
+                }
+                settings.insert("user_id".into(), Value::from(user.id.as_str()));
+                if let Some(email) = &user.email {
+                    settings.insert("email".into(), Value::from(email.as_str()));
+                }
+                if let Some(name) = &user.name {
+                    settings.insert("name".into(), Value::from(name.as_str()));
+                }
+                settings.insert("user_hash".into(), Value::String(self.user_hash(&user.id)));
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The Messenger JWT: `user_id`, `email`, `name`, custom and route attributes, `iat`, `exp`.
+    pub fn sign(&self, user: &User, route_attributes: &Map<String, Value>, now: u64) -> Result<String, SignError> {
+        let mut claims = Map::new();
+        // Later inserts win: the user's own fields over static route attributes, and the
+        // identity and time claims over everything (config refuses those names anyway).
+        for (k, v) in route_attributes.iter().chain(&user.attributes) {
+            claims.insert(k.clone(), v.clone());
+        }
+        claims.insert("user_id".into(), Value::from(user.id.as_str()));
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), Value::from(email.as_str()));
+        }
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), Value::from(name.as_str()));
+        }
+        claims.insert("iat".into(), Value::from(now));
+        claims.insert("exp".into(), Value::from(now + self.ttl_secs));
+        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+    }
+
+    /// Legacy identity verification: lowercase hex HMAC-SHA256(secret, user_id).
+    pub fn user_hash(&self, user_id: &str) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.secret.expose())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(user_id.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

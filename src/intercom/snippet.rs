@@ -1,0 +1,102 @@
+//! The inline `<script>` that sets `window.intercomSettings` and loads the widget, safe to
+//! embed in any HTML page.
+
+use base64::Engine;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// A rendered snippet: the script's text (what a CSP hash covers) and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    /// The JavaScript between `<script>` and `</script>`.
+    pub script: String,
+    /// `'sha256-…'` of `script`, as a CSP source expression.
+    pub csp_hash: String,
+}
+
+impl Snippet {
+    /// Renders the settings assignment and Intercom's standard async loader for `widget_url`.
+    pub fn render(settings: &Map<String, Value>, widget_url: &str) -> Snippet {
+        let settings = escape_json_for_script(&Value::Object(settings.clone()));
+        let widget_url = escape_json_for_script(&Value::from(widget_url));
+        // Intercom's loader (intercom.md §1): reuse a live Intercom, else queue calls in a
+        // stub and load the widget once the page has loaded.
+        let script = format!(
+            "window.intercomSettings={settings};\
+(function(){{var w=window;var ic=w.Intercom;if(typeof ic===\"function\"){{ic('reattach_activator');ic('update',w.intercomSettings);}}\
+else{{var d=document;var i=function(){{i.c(arguments);}};i.q=[];i.c=function(args){{i.q.push(args);}};w.Intercom=i;\
+var l=function(){{var s=d.createElement('script');s.type='text/javascript';s.async=true;s.src={widget_url};\
+var x=d.getElementsByTagName('script')[0];if(x&&x.parentNode){{x.parentNode.insertBefore(s,x);}}else{{d.head.appendChild(s);}}}};\
+if(d.readyState==='complete'){{l();}}else if(w.attachEvent){{w.attachEvent('onload',l);}}else{{w.addEventListener('load',l,false);}}}}}})();"
+        );
+        let digest = Sha256::digest(script.as_bytes());
+        let csp_hash = format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest));
+        Snippet { script, csp_hash }
+    }
+
+    /// The `<script>` element, with `nonce` when the page's CSP uses one.
+    pub fn html(&self, nonce: Option<&str>) -> String {
+        match nonce {
+            Some(nonce) => format!(
+                "<script nonce=\"{}\">{}</script>",
+                escape_attribute(nonce),
+                self.script
+            ),
+            None => format!("<script>{}</script>", self.script),
+        }
+    }
+}
+
+/// JSON that cannot end an inline `<script>` or break a JS string: `<`, `>`, `&`, U+2028
+/// and U+2029 become `\uXXXX` escapes (valid JSON and valid JavaScript).
+pub fn escape_json_for_script(value: &Value) -> String {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escape_attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hostile_values_cannot_close_the_script() {
+        let v = json!({"name": "</script><script>alert(1)</script>", "x": "a&b\u{2028}\u{2029}"});
+        let out = escape_json_for_script(&v);
+        assert!(!out.contains('<') && !out.contains('>') && !out.contains('&'));
+        assert!(!out.contains('\u{2028}') && !out.contains('\u{2029}'));
+        let back: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, v, "the escapes must decode to the same JSON");
+    }
+
+    #[test]
+    fn hash_covers_exactly_the_script_text() {
+        let mut settings = Map::new();
+        settings.insert("app_id".into(), json!("abc"));
+        let s = Snippet::render(&settings, "https://widget.intercom.io/widget/abc");
+        assert!(s.script.starts_with("window.intercomSettings={\"app_id\":\"abc\"};"));
+        assert!(s.script.contains("s.src=\"https://widget.intercom.io/widget/abc\""));
+        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.script.as_bytes()));
+        assert_eq!(s.csp_hash, format!("'sha256-{expected}'"));
+        assert_eq!(s.html(Some("n\"1")), format!("<script nonce=\"n&quot;1\">{}</script>", s.script));
+    }
+}
