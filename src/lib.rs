@@ -7,7 +7,7 @@
 
 pub mod config;
 pub mod demo;
-pub mod proxy;
 pub mod identity;
 pub mod inject;
 pub mod intercom;
+pub mod proxy;

@@ -435,3 +435,40 @@ async fn upstream_path_prefix_is_prepended() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn h2_split_cookies_reach_the_app_as_one_header() {
+    let app = upstream(echo_head).await;
+    let proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<TestBody>();
+    let request = Request::get(proxy.url("/"))
+        .header("cookie", "theme=dark")
+        .header("cookie", "session=abc")
+        .body(empty())
+        .unwrap();
+    let response = h2.request(request).await.unwrap();
+    let text = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+    let cookies: Vec<&str> = text.lines().filter(|l| l.starts_with("cookie:")).collect();
+    assert_eq!(cookies, ["cookie: theme=dark; session=abc"]);
+}
+
+#[tokio::test]
+async fn only_websocket_upgrades_are_forwarded() {
+    let app = upstream(echo_head).await;
+    let proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let raw = raw_exchange(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nX-Forwarded-Ssl: on\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    let lower = raw.to_ascii_lowercase();
+    assert!(
+        !lower.contains("upgrade: h2c"),
+        "h2c must not reach the app: {raw}"
+    );
+    assert!(!lower.contains("http2-settings"), "{raw}");
+    assert!(!lower.contains("x-forwarded-ssl"), "{raw}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use http::{Request, Response, StatusCode};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 const HANG_GUARD: Duration = Duration::from_secs(10);
@@ -27,11 +27,11 @@ async fn get(url: String) -> (StatusCode, http::HeaderMap, String) {
 
 #[tokio::test]
 async fn app_down_gives_502_and_service_resumes_when_it_is_back() {
-    // Reserve a port, then free it: nothing listens there.
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A bound socket that does not listen: connections are refused, and no other test can
+    // take the port before the app "comes back" on it.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let proxy = proxy_for(&format!("http://127.0.0.1:{port}")).await;
 
     let (status, headers, body) = get(proxy.url("/")).await;
@@ -44,7 +44,7 @@ async fn app_down_gives_502_and_service_resumes_when_it_is_back() {
     );
 
     // The app comes back on the same port: the next request is served.
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = reserved.listen(64).unwrap();
     let _app = serve_on(listener, |_req| async { Response::new(full("back")) });
     let (status, _, body) = get(proxy.url("/")).await;
     assert_eq!(status, StatusCode::OK);
@@ -184,4 +184,80 @@ async fn slow_request_heads_are_cut_off_and_oversized_heads_refused() {
     big.resize(8192, b'a');
     let raw = raw_exchange(proxy.addr, &big).await;
     assert!(raw.starts_with("HTTP/1.1 431"), "{raw}");
+}
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = upstream(|_req| async { Response::new(full("ok")) }).await;
+    let config = config_text(
+        &format!("http://{}", app.addr),
+        "header_read_timeout = \"200ms\"",
+        "",
+    );
+    let proxy = proxy_with(&config).await;
+
+    // Connects and never sends a byte (not even enough to tell HTTP/1.1 from h2).
+    let mut silent = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(HANG_GUARD, silent.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "a silent connection must be closed by the proxy"
+    );
+    assert!(sink.is_empty());
+
+    // Half of the h2 preface, then silence.
+    let mut partial = TcpStream::connect(proxy.addr).await.unwrap();
+    partial.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let closed = tokio::time::timeout(HANG_GUARD, partial.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "a partial preface must not hold the connection"
+    );
+
+    // One request, then an idle keep-alive connection.
+    let mut idle = TcpStream::connect(proxy.addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(HANG_GUARD, idle.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle keep-alive connection must be closed eventually"
+    );
+    assert!(String::from_utf8_lossy(&sink).starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test]
+async fn upstream_timeout_starts_after_the_upload_ends() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+    let app = upstream(|req| async move {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        Response::new(full(format!("{} bytes", body.len())))
+    })
+    .await;
+    let config = config_text(&format!("http://{}", app.addr), "", "")
+        .replace("timeout = \"2s\"", "timeout = \"300ms\"");
+    let proxy = proxy_with(&config).await;
+    // The upload takes longer than upstream.timeout; the app answers at once after it.
+    let slow_upload = futures_util::stream::unfold(0, |i| async move {
+        if i == 3 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Some((
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(http_body::Frame::data(
+                Bytes::from_static(b"0123456789"),
+            )),
+            i + 1,
+        ))
+    });
+    let request = Request::post(proxy.url("/upload"))
+        .body(StreamBody::new(slow_upload).boxed())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response.into_body()).await, "30 bytes");
 }

@@ -99,6 +99,12 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
                     }
                 }
             }
+            for (i, addr) in addrs.iter().enumerate() {
+                if addrs[..i].contains(addr) {
+                    s.issue("listen", format!("{addr} is listed twice"));
+                    ok = false;
+                }
+            }
             addrs
         }
     };
@@ -194,6 +200,25 @@ pub(super) fn http_url(s: &Section<'_>, key: &str, raw: &str) -> Option<Uri> {
     }
     if uri.query().is_some() {
         s.issue(key, format!("URL {raw:?} must not carry a query string"));
+        return None;
+    }
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    if authority.contains('@') {
+        s.issue(
+            key,
+            "URL must not carry credentials (user:password@)".to_string(),
+        );
+        return None;
+    }
+    // `http` accepts any digits after ':' and then reports no port; refuse that here.
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && !port.ends_with(']')
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        s.issue(
+            key,
+            format!("invalid port {port:?} in URL {raw:?} (expected 1-65535)"),
+        );
         return None;
     }
     Some(uri)

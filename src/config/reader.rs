@@ -11,6 +11,9 @@ use toml::{Table, Value};
 
 use super::ConfigIssue;
 
+/// The longest duration accepted anywhere: timers far in the future overflow `Instant`.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Collects the problems found while reading a config.
 pub(crate) type Issues = RefCell<Vec<ConfigIssue>>;
 
@@ -166,6 +169,10 @@ impl<'a> Section<'a> {
             }
         };
         match humantime::parse_duration(&raw) {
+            Ok(d) if d > MAX_DURATION => {
+                self.issue(key, format!("{raw:?} is too long (at most 365d)"));
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.issue(

@@ -76,8 +76,8 @@ pub struct HttpResolverConfig {
     pub url: Uri,
 }
 
-/// `[session.redis]`.
-#[derive(Clone, Debug)]
+/// `[session.redis]`. No `Debug`: the URL may carry a password.
+#[derive(Clone)]
 pub struct RedisResolverConfig {
     /// `redis://` or `rediss://` URL.
     pub url: String,
@@ -98,8 +98,8 @@ pub enum CookieFormat {
     Express,
 }
 
-/// `[session.sql]`.
-#[derive(Clone, Debug)]
+/// `[session.sql]`. No `Debug`: the URL may carry a password.
+#[derive(Clone)]
 pub struct SqlResolverConfig {
     /// `postgres://` or `mysql://` URL.
     pub url: String,
@@ -366,9 +366,13 @@ fn read_redis(
             if u.starts_with("redis://") || u.starts_with("rediss://") {
                 Some(u)
             } else {
+                // The URL may hold a password: name its scheme only.
+                let scheme = u.split("://").next().unwrap_or_default();
                 s.issue(
                     "url",
-                    format!("invalid Redis URL {u:?} (expected redis://… or rediss://…)"),
+                    format!(
+                        "invalid Redis URL scheme {scheme:?} (expected redis://… or rediss://…)"
+                    ),
                 );
                 None
             }

@@ -196,7 +196,7 @@ fn the_chosen_resolver_needs_its_section_and_others_are_still_checked() {
     );
     let p = problems(&text);
     for expected in [
-        "session.redis.url: invalid Redis URL \"http://nope\"",
+        "session.redis.url: invalid Redis URL scheme \"http\"",
         "session.redis.key: key template \"sess:\" has no {sid}",
         "session.redis.cookie_format: unknown cookie format \"php\" (expected raw, express)",
         "session.sql.url: unsupported database URL scheme \"sqlite\"",
@@ -286,5 +286,27 @@ fn missing_sections_and_unknown_top_level_keys() {
             "session: missing section [session]",
             "cache: unknown key (expected one of: server, upstream, intercom, session, logout, routes)",
         ]
+    );
+}
+
+#[test]
+fn urls_durations_and_listeners_that_would_fail_at_run_time_are_refused() {
+    let with_upstream = |url: &str| problems(&BASE.replace("http://127.0.0.1:3000", url));
+    assert_eq!(
+        with_upstream("http://127.0.0.1:99999"),
+        ["upstream.url: invalid port \"99999\" in URL \"http://127.0.0.1:99999\" (expected 1-65535)"]
+    );
+    assert_eq!(
+        with_upstream("http://user:pw@127.0.0.1:3000"),
+        ["upstream.url: URL must not carry credentials (user:password@)"]
+    );
+    assert!(with_upstream("http://[::1]:3000/app").is_empty());
+    assert_eq!(
+        problems(&format!("[server]\nheader_read_timeout = \"300000000y\"\n{BASE}")),
+        ["server.header_read_timeout: \"300000000y\" is too long (at most 365d)"]
+    );
+    assert_eq!(
+        problems(&format!("[server]\nlisten = [\"0.0.0.0:80\", \"0.0.0.0:80\"]\n{BASE}")),
+        ["server.listen: 0.0.0.0:80 is listed twice"]
     );
 }

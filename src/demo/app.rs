@@ -83,6 +83,8 @@ impl DemoApp {
         let builder = auto::Builder::new(TokioExecutor::new());
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Usually out of file descriptors: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             let app = self.clone();

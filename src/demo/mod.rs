@@ -67,15 +67,23 @@ pub async fn run(shutdown: impl Future<Output = ()>) -> Result<(), Box<dyn std::
     let app = Arc::new(DemoApp::new(session_secret.as_bytes()));
     let app_task = tokio::spawn(app.serve(app_listener));
 
-    let listen = match TcpListener::bind(("127.0.0.1", PREFERRED_PORT)).await {
-        Ok(l) => {
-            drop(l);
-            SocketAddr::from(([127, 0, 0, 1], PREFERRED_PORT))
+    // The preferred port if it is free, else any free port.
+    let preferred = SocketAddr::from(([127, 0, 0, 1], PREFERRED_PORT));
+    let config = demo_config(app_addr, preferred, &session_secret, &messenger_secret)?;
+    let server = match proxy::bind(&config).await {
+        Ok(server) => server,
+        Err(proxy::StartError::Bind { .. }) => {
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            proxy::bind(&demo_config(
+                app_addr,
+                any,
+                &session_secret,
+                &messenger_secret,
+            )?)
+            .await?
         }
-        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+        Err(e) => return Err(e.into()),
     };
-    let config = demo_config(app_addr, listen, &session_secret, &messenger_secret)?;
-    let server = proxy::bind(&config).await?;
     let proxy_addr = server
         .local_addrs()
         .first()

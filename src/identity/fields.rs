@@ -50,7 +50,10 @@ mod tests {
             user_id: "/sub".into(),
             email: Some("/email".into()),
             name: Some("/profile/name".into()),
-            custom: vec![("plan".into(), "/account/plan".into()), ("missing".into(), "/nope".into())],
+            custom: vec![
+                ("plan".into(), "/account/plan".into()),
+                ("missing".into(), "/nope".into()),
+            ],
         }
     }
 
@@ -61,12 +64,20 @@ mod tests {
         assert_eq!(user.id, "u1");
         assert_eq!(user.email.as_deref(), Some("a@example.com"));
         assert_eq!(user.name.as_deref(), Some("A"));
-        assert_eq!(user.attributes, json!({"plan": "pro"}).as_object().unwrap().clone());
+        assert_eq!(
+            user.attributes,
+            json!({"plan": "pro"}).as_object().unwrap().clone()
+        );
     }
 
     #[test]
     fn numeric_ids_become_strings_and_empty_ids_are_anonymous() {
-        assert_eq!(user_from_document(&fields(), &json!({"sub": 42})).unwrap().id, "42");
+        assert_eq!(
+            user_from_document(&fields(), &json!({"sub": 42}))
+                .unwrap()
+                .id,
+            "42"
+        );
         assert!(user_from_document(&fields(), &json!({"sub": ""})).is_none());
         assert!(user_from_document(&fields(), &json!({"sub": null})).is_none());
         assert!(user_from_document(&fields(), &json!({"email": "a@b"})).is_none());

@@ -20,7 +20,11 @@ impl JwtResolver {
     pub fn new(config: &JwtResolverConfig, fields: FieldMap) -> Self {
         // Config guarantees at least one algorithm; the header's `alg` must be one of them,
         // so `none` and algorithm confusion (HS256 signed with an RSA public key) fail.
-        let first = config.algorithms.first().copied().unwrap_or(jsonwebtoken::Algorithm::HS256);
+        let first = config
+            .algorithms
+            .first()
+            .copied()
+            .unwrap_or(jsonwebtoken::Algorithm::HS256);
         let mut validation = Validation::new(first);
         validation.algorithms = config.algorithms.clone();
         validation.validate_nbf = true;

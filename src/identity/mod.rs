@@ -52,7 +52,8 @@ pub enum ResolveError {
 }
 
 /// A boxed, `Send` resolution future (the trait stays object safe).
-pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = Result<Resolution, ResolveError>> + Send + 'a>>;
+pub type ResolveFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Resolution, ResolveError>> + Send + 'a>>;
 
 /// Turns a session cookie value into a [`Resolution`]. One implementation per resolver kind.
 pub trait SessionResolver: Send + Sync + 'static {
@@ -88,7 +89,11 @@ impl Identity {
             ResolverConfig::Redis(_) => return Err(IdentityError::Unsupported("redis")),
             ResolverConfig::Sql(_) => return Err(IdentityError::Unsupported("sql")),
         };
-        Ok(Identity::new(config.cookie.clone(), resolver, config.timeout))
+        Ok(Identity::new(
+            config.cookie.clone(),
+            resolver,
+            config.timeout,
+        ))
     }
 
     /// An identity layer over any resolver.
@@ -107,7 +112,10 @@ impl Identity {
             return Resolution::Anonymous;
         };
         if value.len() > MAX_COOKIE_LEN {
-            debug!(len = value.len(), "session cookie too long; treated as anonymous");
+            debug!(
+                len = value.len(),
+                "session cookie too long; treated as anonymous"
+            );
             return Resolution::Anonymous;
         }
         match tokio::time::timeout(self.timeout, self.resolver.resolve(value)).await {
@@ -117,7 +125,10 @@ impl Identity {
                 Resolution::Anonymous
             }
             Err(_) => {
-                warn!(timeout_ms = self.timeout.as_millis() as u64, "session lookup timed out; serving without identity");
+                warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "session lookup timed out; serving without identity"
+                );
                 Resolution::Anonymous
             }
         }

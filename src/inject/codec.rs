@@ -40,7 +40,9 @@ impl Coding {
             Coding::Identity => return None,
             Coding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
             Coding::Deflate => Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
-            Coding::Brotli => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 8192))),
+            Coding::Brotli => {
+                Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 8192)))
+            }
         })
     }
 
@@ -48,10 +50,21 @@ impl Coding {
     pub fn encoder(self) -> Option<Encoder> {
         Some(match self {
             Coding::Identity => return None,
-            Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), Compression::new(5))),
-            Coding::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), Compression::new(5))),
+            Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                Compression::new(5),
+            )),
+            Coding::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(
+                Vec::new(),
+                Compression::new(5),
+            )),
             // Quality 5, window 22: close to what web servers use for dynamic pages.
-            Coding::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(Vec::new(), 8192, 5, 22))),
+            Coding::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                8192,
+                5,
+                22,
+            ))),
         })
     }
 }
@@ -93,7 +106,9 @@ impl Decoder {
         match self {
             Decoder::Gzip(d) => d.finish(),
             Decoder::Deflate(d) => d.finish(),
-            Decoder::Brotli(d) => d.into_inner().map_err(|_| io::Error::new(io::ErrorKind::UnexpectedEof, "truncated brotli stream")),
+            Decoder::Brotli(d) => d.into_inner().map_err(|_| {
+                io::Error::new(io::ErrorKind::UnexpectedEof, "truncated brotli stream")
+            }),
         }
     }
 }

@@ -43,9 +43,17 @@ impl IntercomHosts {
     /// The documented hosts for `region`; `widget_origin` (e.g. a self-hosted widget) is
     /// allowed for scripts too.
     pub fn new(region: Region, widget_origin: Option<&str>) -> Self {
-        let (regional_cdn, regional_img, regional_socket, api_iam): (&[&str], &[&str], &[&str], &str) = match region {
+        let (regional_cdn, regional_img, regional_socket, api_iam): (
+            &[&str],
+            &[&str],
+            &[&str],
+            &str,
+        ) = match region {
             Region::Us => (
-                &["https://uploads.intercomcdn.com", "https://downloads.intercomcdn.com"],
+                &[
+                    "https://uploads.intercomcdn.com",
+                    "https://downloads.intercomcdn.com",
+                ],
                 &[
                     "https://static.intercomassets.com",
                     "https://messenger-apps.intercom.io",
@@ -63,27 +71,44 @@ impl IntercomHosts {
                 "https://api-iam.intercom.io",
             ),
             Region::Eu => (
-                &["https://uploads.intercomcdn.eu", "https://uploads.eu.intercomcdn.com", "https://downloads.intercomcdn.eu"],
+                &[
+                    "https://uploads.intercomcdn.eu",
+                    "https://uploads.eu.intercomcdn.com",
+                    "https://downloads.intercomcdn.eu",
+                ],
                 &[
                     "https://static.intercomassets.eu",
                     "https://messenger-apps.eu.intercom.io",
                     "https://*.intercom-attachments.eu",
                 ],
-                &["https://nexus-europe-websocket.intercom.io", "wss://nexus-europe-websocket.intercom.io"],
+                &[
+                    "https://nexus-europe-websocket.intercom.io",
+                    "wss://nexus-europe-websocket.intercom.io",
+                ],
                 "https://api-iam.eu.intercom.io",
             ),
             Region::Au => (
-                &["https://uploads.au.intercomcdn.com", "https://downloads.au.intercomcdn.com"],
+                &[
+                    "https://uploads.au.intercomcdn.com",
+                    "https://downloads.au.intercomcdn.com",
+                ],
                 &[
                     "https://static.au.intercomassets.com",
                     "https://messenger-apps.au.intercom.io",
                     "https://*.au.intercom-attachments.com",
                 ],
-                &["https://nexus-australia-websocket.intercom.io", "wss://nexus-australia-websocket.intercom.io"],
+                &[
+                    "https://nexus-australia-websocket.intercom.io",
+                    "wss://nexus-australia-websocket.intercom.io",
+                ],
                 "https://api-iam.au.intercom.io",
             ),
         };
-        let mut script = owned(&["https://app.intercom.io", "https://widget.intercom.io", "https://js.intercomcdn.com"]);
+        let mut script = owned(&[
+            "https://app.intercom.io",
+            "https://widget.intercom.io",
+            "https://js.intercomcdn.com",
+        ]);
         if let Some(origin) = widget_origin {
             push_unique(&mut script, origin);
         }
@@ -120,7 +145,10 @@ impl IntercomHosts {
             script,
             connect,
             img,
-            font: owned(&["https://js.intercomcdn.com", "https://fonts.intercomcdn.com"]),
+            font: owned(&[
+                "https://js.intercomcdn.com",
+                "https://fonts.intercomcdn.com",
+            ]),
             media,
             frame: owned(&[
                 "https://intercom-sheets.com",
@@ -179,7 +207,10 @@ fn nonce_value(source: &str) -> Option<&str> {
     if !prefix.eq_ignore_ascii_case("'nonce-") {
         return None;
     }
-    source.get(7..)?.strip_suffix('\'').filter(|v| !v.is_empty())
+    source
+        .get(7..)?
+        .strip_suffix('\'')
+        .filter(|v| !v.is_empty())
 }
 
 fn is_nonce(source: &str) -> bool {
@@ -205,7 +236,11 @@ pub fn find_nonce(value: &str) -> Option<String> {
             .iter()
             .chain(&["default-src"])
             .find_map(|name| directives.iter().find(|d| d.name == *name))?;
-        script.sources.iter().find_map(|s| nonce_value(s)).map(str::to_string)
+        script
+            .sources
+            .iter()
+            .find_map(|s| nonce_value(s))
+            .map(str::to_string)
     })
 }
 
@@ -283,7 +318,11 @@ fn rewrite_policy(policy: &str, ctx: &CspContext<'_>) -> String {
 }
 
 /// The directive `name`, created as a copy of `fallback` (or empty) when absent.
-fn directive_or_copy<'d>(directives: &'d mut Vec<Directive>, name: &str, fallback: Option<&Directive>) -> &'d mut Directive {
+fn directive_or_copy<'d>(
+    directives: &'d mut Vec<Directive>,
+    name: &str,
+    fallback: Option<&Directive>,
+) -> &'d mut Directive {
     let index = match directives.iter().position(|d| d.name == name) {
         Some(i) => i,
         None => {
@@ -309,7 +348,9 @@ fn allow_inline_snippet(sources: &mut Vec<String>, ctx: &CspContext<'_>) {
         return;
     }
     let governed = sources.iter().any(|s| is_nonce(s) || is_hash(s));
-    let unsafe_inline = sources.iter().any(|s| s.eq_ignore_ascii_case("'unsafe-inline'"));
+    let unsafe_inline = sources
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case("'unsafe-inline'"));
     if unsafe_inline && !governed {
         // Inline scripts are allowed; a hash would turn that off for the app's own scripts.
         return;
@@ -334,7 +375,10 @@ mod tests {
         policy
             .split(';')
             .map(str::trim)
-            .find_map(|d| d.strip_prefix(name).filter(|rest| rest.starts_with(' ') || rest.is_empty()))
+            .find_map(|d| {
+                d.strip_prefix(name)
+                    .filter(|rest| rest.starts_with(' ') || rest.is_empty())
+            })
             .map(|rest| rest.split_whitespace().collect())
             .unwrap_or_default()
     }
@@ -348,23 +392,42 @@ mod tests {
         let script = directive(&out, "script-src");
         assert!(script.contains(&"'nonce-abc'") && script.contains(&"'strict-dynamic'"));
         assert!(!script.contains(&"'sha256-SNIPPET'"));
-        assert_eq!(directive(&out, "object-src"), ["'none'"], "unrelated directives untouched");
+        assert_eq!(
+            directive(&out, "object-src"),
+            ["'none'"],
+            "unrelated directives untouched"
+        );
         assert!(out.contains("base-uri 'self'"));
     }
 
     #[test]
     fn hash_is_added_where_inline_is_restricted() {
         let hosts = IntercomHosts::new(Region::Eu, None);
-        let out = rewrite("default-src 'self'; img-src 'self' data:", &ctx(&hosts, None));
-        assert!(out.starts_with("default-src 'self'; img-src 'self' data:"), "{out}");
+        let out = rewrite(
+            "default-src 'self'; img-src 'self' data:",
+            &ctx(&hosts, None),
+        );
+        assert!(
+            out.starts_with("default-src 'self'; img-src 'self' data:"),
+            "{out}"
+        );
         let script = directive(&out, "script-src");
         assert_eq!(script[0], "'self'", "copied from default-src");
-        assert!(script.contains(&"'sha256-SNIPPET'") && script.contains(&"https://widget.intercom.io"));
+        assert!(
+            script.contains(&"'sha256-SNIPPET'") && script.contains(&"https://widget.intercom.io")
+        );
         let connect = directive(&out, "connect-src");
         assert!(connect.contains(&"https://api-iam.eu.intercom.io"));
         assert!(!connect.contains(&"https://nexus-australia-websocket.intercom.io"));
-        assert_eq!(directive(&out, "default-src"), ["'self'"], "default-src never widens");
-        assert!(directive(&out, "form-action").is_empty(), "form-action has no fallback");
+        assert_eq!(
+            directive(&out, "default-src"),
+            ["'self'"],
+            "default-src never widens"
+        );
+        assert!(
+            directive(&out, "form-action").is_empty(),
+            "form-action has no fallback"
+        );
     }
 
     #[test]
@@ -383,15 +446,24 @@ mod tests {
         let script = directive(&out, "script-src");
         assert!(!script.contains(&"'none'"));
         assert!(script.contains(&"http://127.0.0.1:9"));
-        assert_eq!(rewrite("frame-ancestors 'none'", &ctx(&hosts, None)), "frame-ancestors 'none'");
+        assert_eq!(
+            rewrite("frame-ancestors 'none'", &ctx(&hosts, None)),
+            "frame-ancestors 'none'"
+        );
     }
 
     #[test]
     fn every_policy_in_a_list_is_rewritten() {
         let hosts = IntercomHosts::new(Region::Au, None);
-        let out = rewrite("script-src 'nonce-a', script-src 'self'", &ctx(&hosts, Some("a")));
+        let out = rewrite(
+            "script-src 'nonce-a', script-src 'self'",
+            &ctx(&hosts, Some("a")),
+        );
         let (first, second) = out.split_once(", ").unwrap();
         assert!(!first.contains("SNIPPET"));
-        assert!(second.contains("'sha256-SNIPPET'"), "the second policy knows no nonce: {out}");
+        assert!(
+            second.contains("'sha256-SNIPPET'"),
+            "the second policy knows no nonce: {out}"
+        );
     }
 }

@@ -252,11 +252,20 @@ mod tests {
     fn inserts_before_head_end_then_at_body_then_at_document_end() {
         for chunk in [1, 3, 7, 1000] {
             assert_eq!(
-                run("<html><head><title>x</title></HEAD ><body>b</body></html>", chunk),
+                run(
+                    "<html><head><title>x</title></HEAD ><body>b</body></html>",
+                    chunk
+                ),
                 "<html><head><title>x</title><script>S</script></HEAD ><body>b</body></html>"
             );
-            assert_eq!(run("<p>no head<body>b", chunk), "<p>no head<body><script>S</script>b");
-            assert_eq!(run("<p>fragment</p>", chunk), "<p>fragment</p><script>S</script>");
+            assert_eq!(
+                run("<p>no head<body>b", chunk),
+                "<p>no head<body><script>S</script>b"
+            );
+            assert_eq!(
+                run("<p>fragment</p>", chunk),
+                "<p>fragment</p><script>S</script>"
+            );
         }
     }
 
@@ -281,7 +290,10 @@ mod tests {
     fn meta_csp_gets_the_hash_and_hosts() {
         let page = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
         let out = run(page, 1000);
-        assert!(out.contains("content=\"script-src 'self' 'sha256-H' https://app.intercom.io"), "{out}");
+        assert!(
+            out.contains("content=\"script-src 'self' 'sha256-H' https://app.intercom.io"),
+            "{out}"
+        );
         assert!(out.ends_with("<script>S</script></head>"), "{out}");
     }
 
@@ -289,7 +301,10 @@ mod tests {
     fn meta_csp_nonce_is_put_on_the_script() {
         let page = "<head><meta http-equiv=\"content-security-policy\" content=\"script-src 'nonce-r4nd'\"></head>";
         let out = run(page, 1000);
-        assert!(out.ends_with("<script nonce=\"r4nd\">S</script></head>"), "{out}");
+        assert!(
+            out.ends_with("<script nonce=\"r4nd\">S</script></head>"),
+            "{out}"
+        );
         assert!(!out.contains("'sha256-H'"), "{out}");
     }
 }

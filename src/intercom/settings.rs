@@ -51,7 +51,11 @@ impl Messenger {
 
     /// Settings for `user`. In JWT mode the identity travels only inside
     /// `intercom_user_jwt`; `route_attributes` are signed in as custom attributes.
-    pub fn user_settings(&self, user: &User, route_attributes: &Map<String, Value>) -> Result<Map<String, Value>, SignError> {
+    pub fn user_settings(
+        &self,
+        user: &User,
+        route_attributes: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, SignError> {
         let mut settings = self.anonymous_settings();
         match self.mode {
             IdentityMode::Jwt => {
@@ -76,7 +80,12 @@ impl Messenger {
     }
 
     /// The Messenger JWT: `user_id`, `email`, `name`, custom and route attributes, `iat`, `exp`.
-    pub fn sign(&self, user: &User, route_attributes: &Map<String, Value>, now: u64) -> Result<String, SignError> {
+    pub fn sign(
+        &self,
+        user: &User,
+        route_attributes: &Map<String, Value>,
+        now: u64,
+    ) -> Result<String, SignError> {
         let mut claims = Map::new();
         // Later inserts win: the user's own fields over static route attributes, and the
         // identity and time claims over everything (config refuses those names anyway).
@@ -110,5 +119,7 @@ impl Messenger {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

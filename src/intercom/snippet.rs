@@ -30,7 +30,10 @@ var x=d.getElementsByTagName('script')[0];if(x&&x.parentNode){{x.parentNode.inse
 if(d.readyState==='complete'){{l();}}else if(w.attachEvent){{w.attachEvent('onload',l);}}else{{w.addEventListener('load',l,false);}}}}}})();"
         );
         let digest = Sha256::digest(script.as_bytes());
-        let csp_hash = format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest));
+        let csp_hash = format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
         Snippet { script, csp_hash }
     }
 
@@ -93,10 +96,20 @@ mod tests {
         let mut settings = Map::new();
         settings.insert("app_id".into(), json!("abc"));
         let s = Snippet::render(&settings, "https://widget.intercom.io/widget/abc");
-        assert!(s.script.starts_with("window.intercomSettings={\"app_id\":\"abc\"};"));
-        assert!(s.script.contains("s.src=\"https://widget.intercom.io/widget/abc\""));
-        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.script.as_bytes()));
+        assert!(
+            s.script
+                .starts_with("window.intercomSettings={\"app_id\":\"abc\"};")
+        );
+        assert!(
+            s.script
+                .contains("s.src=\"https://widget.intercom.io/widget/abc\"")
+        );
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.script.as_bytes()));
         assert_eq!(s.csp_hash, format!("'sha256-{expected}'"));
-        assert_eq!(s.html(Some("n\"1")), format!("<script nonce=\"n&quot;1\">{}</script>", s.script));
+        assert_eq!(
+            s.html(Some("n\"1")),
+            format!("<script nonce=\"n&quot;1\">{}</script>", s.script)
+        );
     }
 }

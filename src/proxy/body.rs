@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+use tokio::sync::oneshot;
 
 pin_project! {
     /// A response body: the upstream's, passed frame by frame (data and trailers, with
@@ -70,5 +71,58 @@ impl Body for ProxyBody {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }
+    }
+}
+
+pin_project! {
+    /// The client's request body on its way to the app; reports when it has been sent in
+    /// full, so that `upstream.timeout` measures the app's think time, not the upload.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        sent: Option<oneshot::Sender<()>>,
+    }
+}
+
+impl RequestBody {
+    /// Wraps `inner`; the receiver completes once the body has been sent (or dropped).
+    pub fn new(inner: Incoming) -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let sent = if inner.is_end_stream() {
+            let _ = tx.send(());
+            None
+        } else {
+            Some(tx)
+        };
+        (RequestBody { inner, sent }, rx)
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let mut this = self.project();
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        let finished = match &frame {
+            None | Some(Err(_)) => true,
+            Some(Ok(_)) => this.inner.is_end_stream(),
+        };
+        if finished && let Some(tx) = this.sent.take() {
+            let _ = tx.send(());
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

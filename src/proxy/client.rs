@@ -1,16 +1,16 @@
 //! The pooled HTTP/1.1 client that talks to the upstream app.
 
-use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::body::RequestBody;
 use super::tls::{self, TlsError};
 use crate::config::UpstreamConfig;
 
 /// The upstream client: keep-alive pool, http and https, request bodies streamed.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Builds the pooled client for `[upstream]`.
 pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {

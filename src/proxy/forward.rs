@@ -8,9 +8,10 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::body::ProxyBody;
+use super::body::{ProxyBody, RequestBody};
 use super::client::UpstreamClient;
 use super::error::ProxyError;
 use super::headers;
@@ -32,6 +33,8 @@ pub struct Forwarder {
     authority: Authority,
     base_path: String,
     timeout: Duration,
+    /// Tells spliced (WebSocket) connections to close at shutdown.
+    upgrades_stop: watch::Sender<bool>,
 }
 
 impl Forwarder {
@@ -49,7 +52,13 @@ impl Forwarder {
                 .unwrap_or_else(|| Authority::from_static("127.0.0.1")),
             base_path,
             timeout: upstream.timeout,
+            upgrades_stop: watch::Sender::new(false),
         }
+    }
+
+    /// Closes every spliced WebSocket connection (called once HTTP requests have drained).
+    pub fn close_upgrades(&self) {
+        self.upgrades_stop.send_replace(true);
     }
 
     /// Proxies one request; errors become short 502/504 responses, and one access log
@@ -89,18 +98,19 @@ impl Forwarder {
         mut req: Request<Incoming>,
         downstream: Downstream,
     ) -> Result<Response<ProxyBody>, ProxyError> {
-        let upgrade = headers::upgrade_protocol(req.headers());
+        let upgrade = headers::websocket_upgrade(req.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
 
-        // h2 requests carry the host in :authority, h1 requests in Host.
-        let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+        // The target's authority wins over Host (RFC 9112 §3.2.2); h2 carries it in
+        // :authority, origin-form h1 requests only in Host.
+        let client_host = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .or_else(|| parts.headers.get(header::HOST).cloned());
         headers::remove_hop_by_hop(&mut parts.headers);
+        headers::merge_cookies(&mut parts.headers);
         // hyper answers `Expect: 100-continue` itself when the body is first read.
         parts.headers.remove(header::EXPECT);
         if let Some(protocol) = upgrade {
@@ -119,13 +129,18 @@ impl Forwarder {
         parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
         parts.version = Version::HTTP_11;
 
+        let (body, body_sent) = RequestBody::new(body);
         let request = Request::from_parts(parts, body);
-        let mut response =
-            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-                Err(_) => return Err(ProxyError::Timeout),
-                Ok(Err(e)) => return Err(ProxyError::from_client(e)),
-                Ok(Ok(response)) => response,
-            };
+        // upstream.timeout counts from the end of the upload: a large POST is not the app
+        // being slow.
+        let head_deadline = async {
+            let _ = body_sent.await;
+            tokio::time::sleep(self.timeout).await;
+        };
+        let mut response = tokio::select! {
+            result = self.client.request(request) => result.map_err(ProxyError::from_client)?,
+            () = head_deadline => return Err(ProxyError::Timeout),
+        };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let client_upgrade = client_upgrade.ok_or(ProxyError::UnexpectedUpgrade)?;
@@ -135,13 +150,17 @@ impl Forwarder {
                 headers::restore_upgrade(response.headers_mut(), protocol);
             }
             let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let mut stop = self.upgrades_stop.subscribe();
             tokio::spawn(async move {
                 match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok((client, app)) => {
                         let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
-                        match tokio::io::copy_bidirectional(&mut client, &mut app).await {
-                            Ok((up, down)) => debug!(up, down, "upgraded connection closed"),
-                            Err(e) => debug!(error = %e, "upgraded connection ended with an error"),
+                        tokio::select! {
+                            result = tokio::io::copy_bidirectional(&mut client, &mut app) => match result {
+                                Ok((up, down)) => debug!(up, down, "upgraded connection closed"),
+                                Err(e) => debug!(error = %e, "upgraded connection ended with an error"),
+                            },
+                            _ = stop.wait_for(|stopped| *stopped) => debug!("upgraded connection closed by shutdown"),
                         }
                     }
                     Err(e) => debug!(error = %e, "upgrade did not complete"),

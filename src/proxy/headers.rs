@@ -8,6 +8,16 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Client-supplied claims about the connection that only a proxy should make; apps trust
+/// them (Rack treats `X-Forwarded-Ssl: on` as HTTPS), so they never pass through.
+static SPOOFABLE: [HeaderName; 5] = [
+    HeaderName::from_static("forwarded"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("x-forwarded-scheme"),
+];
+
 /// Removes the headers that describe one connection rather than the message
 /// (RFC 9110 §7.6.1): `Connection` and every name it lists, `Keep-Alive`, `Proxy-Connection`,
 /// `Proxy-Authenticate`, `Proxy-Authorization`, `TE` (except `trailers`, which is kept),
@@ -52,19 +62,40 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The protocol token of a WebSocket-style upgrade request (`Connection: upgrade` plus
-/// `Upgrade: <proto>`), read before the hop-by-hop headers are removed.
-pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+/// The `Upgrade` value of a WebSocket handshake (`Connection: upgrade` plus
+/// `Upgrade: websocket`), read before the hop-by-hop headers are removed.
+///
+/// Only WebSocket is spliced: any other protocol (`h2c` above all) would let a client talk
+/// to the app directly, past every header rule of the proxy.
+pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let wants_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    if wants_upgrade {
-        headers.get(header::UPGRADE).cloned()
-    } else {
-        None
+    let upgrade = headers.get(header::UPGRADE)?;
+    let is_websocket = upgrade
+        .to_str()
+        .is_ok_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    (wants_upgrade && is_websocket).then(|| upgrade.clone())
+}
+
+/// Joins several `Cookie` fields into one, as HTTP/1.1 apps expect: h2 clients may split
+/// cookies into separate fields (RFC 9113 §8.2.3), and many frameworks read only the first.
+pub fn merge_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let joined = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect::<Vec<_>>()
+        .join(&b"; "[..]);
+    // Joining valid header values with "; " keeps the value valid.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
     }
 }
 
@@ -75,7 +106,8 @@ pub fn restore_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 }
 
 /// Sets `X-Forwarded-For` (appending the client to any chain already there),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`, and drops client-made connection claims
+/// (`Forwarded`, `X-Real-IP`, `X-Forwarded-Port/-Ssl/-Scheme`).
 pub fn set_forwarded(
     headers: &mut HeaderMap,
     client_ip: std::net::IpAddr,
@@ -93,6 +125,9 @@ pub fn set_forwarded(
         }
     }
     chain.push_str(&client_ip.to_string());
+    for name in &SPOOFABLE {
+        headers.remove(name);
+    }
     // The chain is built from valid header values and an IP address, so it is valid too.
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(&X_FORWARDED_FOR, value);
@@ -167,12 +202,32 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_needs_connection_upgrade() {
-        assert!(upgrade_protocol(&map(&[("upgrade", "websocket")])).is_none());
-        let p = upgrade_protocol(&map(&[
+    fn only_websocket_upgrades_are_recognised() {
+        assert!(websocket_upgrade(&map(&[("upgrade", "websocket")])).is_none());
+        let p = websocket_upgrade(&map(&[
             ("connection", "keep-alive, Upgrade"),
-            ("upgrade", "websocket"),
+            ("upgrade", "WebSocket"),
         ]));
-        assert_eq!(p.unwrap(), "websocket");
+        assert_eq!(p.unwrap(), "WebSocket");
+        assert!(
+            websocket_upgrade(&map(&[("connection", "upgrade"), ("upgrade", "h2c")])).is_none()
+        );
+    }
+
+    #[test]
+    fn split_cookies_are_joined_and_spoofable_headers_dropped() {
+        let mut h = map(&[
+            ("cookie", "a=1"),
+            ("cookie", "session=s"),
+            ("x-real-ip", "1.2.3.4"),
+            ("forwarded", "for=1.2.3.4"),
+        ]);
+        merge_cookies(&mut h);
+        assert_eq!(
+            h.get_all("cookie").iter().collect::<Vec<_>>(),
+            ["a=1; session=s"]
+        );
+        set_forwarded(&mut h, "192.0.2.1".parse().unwrap(), "http", None);
+        assert!(h.get("x-real-ip").is_none() && h.get("forwarded").is_none());
     }
 }

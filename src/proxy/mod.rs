@@ -5,6 +5,7 @@ mod client;
 mod error;
 mod forward;
 pub mod headers;
+mod preface;
 mod server;
 pub mod tls;
 
@@ -63,9 +64,7 @@ pub async fn bind(config: &Config) -> Result<Server, StartError> {
     let prepared = prepare(config)?;
     let mut listeners = Vec::new();
     for &addr in &config.server.listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
         listeners.push(listener);
     }
     Ok(Server::new(
@@ -74,6 +73,21 @@ pub async fn bind(config: &Config) -> Result<Server, StartError> {
         &config.server,
         prepared.forwarder,
     ))
+}
+
+/// A listening socket; IPv6 sockets are IPv6-only, so `0.0.0.0:p` and `[::]:p` can both be
+/// listed (Linux would otherwise give the IPv6 socket the IPv4 port too).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.

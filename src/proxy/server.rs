@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::forward::{Downstream, Forwarder};
+use super::preface::{Prefixed, read_preface};
 use crate::config::ServerConfig;
 
 /// Accepted connections waiting for the serve loop; small, since accept is fast.
@@ -118,7 +119,40 @@ impl Server {
                 "shutdown timeout reached; closing the remaining connections"
             ),
         }
+        self.forwarder.close_upgrades();
     }
+}
+
+/// Serves one connection once its first bytes arrived within `first_bytes_timeout`.
+async fn serve_io<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    mut io: I,
+    first_bytes_timeout: Duration,
+    downstream: Downstream,
+    service: S,
+    watcher: Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<super::ProxyBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let prefix = match read_preface(&mut io, first_bytes_timeout).await {
+        Ok(Some(prefix)) => prefix,
+        Ok(None) => {
+            debug!(peer = %downstream.peer, "connection closed or silent before a request");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let io = TokioIo::new(Prefixed::new(prefix, io));
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    watcher.watch(conn.into_owned()).await
 }
 
 async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
@@ -163,8 +197,15 @@ impl Connection {
         });
         let result = match tls {
             None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+                serve_io(
+                    &builder,
+                    stream,
+                    handshake_timeout,
+                    downstream,
+                    service,
+                    watcher,
+                )
+                .await
             }
             Some(acceptor) => {
                 let tls_stream =
@@ -179,9 +220,15 @@ impl Connection {
                             return;
                         }
                     };
-                let conn =
-                    builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                watcher.watch(conn.into_owned()).await
+                serve_io(
+                    &builder,
+                    tls_stream,
+                    handshake_timeout,
+                    downstream,
+                    service,
+                    watcher,
+                )
+                .await
             }
         };
         if let Err(e) = result {
