@@ -11,3 +11,42 @@ pub mod identity;
 pub mod inject;
 pub mod intercom;
 pub mod proxy;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use config::Config;
+use proxy::Server;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Listeners, TLS or the upstream client.
+    #[error(transparent)]
+    Proxy(#[from] proxy::StartError),
+    /// The session resolver.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+}
+
+/// Builds everything the config describes without binding: what `check` verifies.
+pub fn prepare(config: &Config) -> Result<proxy::Prepared, StartError> {
+    let injector = inject::Injector::from_config(config)?;
+    Ok(proxy::prepare(config, Some(Arc::new(injector)))?)
+}
+
+/// Builds the proxy (injection included) and binds its listeners.
+pub async fn bind(config: &Config) -> Result<Server, StartError> {
+    let prepared = prepare(config)?;
+    Ok(proxy::bind(prepared, config).await?)
+}
+
+/// Binds and serves until `shutdown` completes, then drains in-flight requests.
+pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let server = bind(config).await?;
+    for addr in server.local_addrs() {
+        tracing::info!(%addr, upstream = %config.upstream.url, "listening");
+    }
+    server.serve(shutdown).await;
+    Ok(())
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_secure_proxy::{config::Config, demo, proxy};
+use intercom_secure_proxy::{config::Config, demo};
 
 /// A reverse proxy that boots the Intercom Messenger in secure mode (signed JWT) on every
 /// page of a legacy web app, and shuts it down on logout, without changing the app.
@@ -57,7 +57,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(async { proxy::run(&config, shutdown_signal()).await }) {
+            match runtime
+                .block_on(async { intercom_secure_proxy::run(&config, shutdown_signal()).await })
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -79,7 +81,7 @@ fn check(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = proxy::prepare(&config) {
+    if let Err(e) = intercom_secure_proxy::prepare(&config) {
         println!("{e}");
         eprintln!("{}: 1 problem(s)", path.display());
         return ExitCode::from(2);

@@ -294,7 +294,9 @@ fn urls_durations_and_listeners_that_would_fail_at_run_time_are_refused() {
     let with_upstream = |url: &str| problems(&BASE.replace("http://127.0.0.1:3000", url));
     assert_eq!(
         with_upstream("http://127.0.0.1:99999"),
-        ["upstream.url: invalid port \"99999\" in URL \"http://127.0.0.1:99999\" (expected 1-65535)"]
+        [
+            "upstream.url: invalid port \"99999\" in URL \"http://127.0.0.1:99999\" (expected 1-65535)"
+        ]
     );
     assert_eq!(
         with_upstream("http://user:pw@127.0.0.1:3000"),
@@ -302,11 +304,15 @@ fn urls_durations_and_listeners_that_would_fail_at_run_time_are_refused() {
     );
     assert!(with_upstream("http://[::1]:3000/app").is_empty());
     assert_eq!(
-        problems(&format!("[server]\nheader_read_timeout = \"300000000y\"\n{BASE}")),
+        problems(&format!(
+            "[server]\nheader_read_timeout = \"300000000y\"\n{BASE}"
+        )),
         ["server.header_read_timeout: \"300000000y\" is too long (at most 365d)"]
     );
     assert_eq!(
-        problems(&format!("[server]\nlisten = [\"0.0.0.0:80\", \"0.0.0.0:80\"]\n{BASE}")),
+        problems(&format!(
+            "[server]\nlisten = [\"0.0.0.0:80\", \"0.0.0.0:80\"]\n{BASE}"
+        )),
         ["server.listen: 0.0.0.0:80 is listed twice"]
     );
 }

@@ -2,6 +2,7 @@
 //! loopback, with fresh random secrets; no network and no setup needed.
 
 mod app;
+mod widget;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use app::{DemoApp, SESSION_COOKIE, USERS};
+pub use widget::StandInIntercom;
 
 use crate::config::Config;
 use crate::proxy;
@@ -31,6 +33,7 @@ app_id = "demo1234"
 secret_env = "DEMO_MESSENGER_SECRET"
 region = "us"
 token_ttl = "15m"
+widget_url = "http://{widget}/widget/demo1234"
 
 [session]
 cookie = "demo_session"
@@ -66,16 +69,27 @@ pub async fn run(shutdown: impl Future<Output = ()>) -> Result<(), Box<dyn std::
     let app_addr = app_listener.local_addr()?;
     let app = Arc::new(DemoApp::new(session_secret.as_bytes()));
     let app_task = tokio::spawn(app.serve(app_listener));
+    let widget_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let widget_addr = widget_listener.local_addr()?;
+    let intercom = Arc::new(StandInIntercom::new(
+        "demo1234",
+        messenger_secret.as_bytes(),
+    ));
+    let widget_task = tokio::spawn(intercom.serve(widget_listener));
+    let addrs = DemoAddrs {
+        app: app_addr,
+        widget: widget_addr,
+    };
 
     // The preferred port if it is free, else any free port.
     let preferred = SocketAddr::from(([127, 0, 0, 1], PREFERRED_PORT));
-    let config = demo_config(app_addr, preferred, &session_secret, &messenger_secret)?;
-    let server = match proxy::bind(&config).await {
+    let config = demo_config(&addrs, preferred, &session_secret, &messenger_secret)?;
+    let server = match crate::bind(&config).await {
         Ok(server) => server,
-        Err(proxy::StartError::Bind { .. }) => {
+        Err(crate::StartError::Proxy(proxy::StartError::Bind { .. })) => {
             let any = SocketAddr::from(([127, 0, 0, 1], 0));
-            proxy::bind(&demo_config(
-                app_addr,
+            crate::bind(&demo_config(
+                &addrs,
                 any,
                 &session_secret,
                 &messenger_secret,
@@ -96,22 +110,35 @@ pub async fn run(shutdown: impl Future<Output = ()>) -> Result<(), Box<dyn std::
     println!("                  bob / bob       (bob@example.com, plan free)");
     println!("  legacy app      http://{app_addr}/  (direct, without the proxy)");
     println!("  try             /dashboard, /api/me (JSON), /admin (injection off), /logout");
+    println!(
+        "  Intercom        stand-in at http://{widget_addr}/ (offline; verifies the Messenger JWT)"
+    );
     println!("Press Ctrl-C to stop.");
 
     server.serve(shutdown).await;
     app_task.abort();
+    widget_task.abort();
     Ok(())
+}
+
+/// Where the demo's own servers listen.
+pub struct DemoAddrs {
+    /// The legacy app.
+    pub app: SocketAddr,
+    /// The stand-in Intercom (widget script and JWT check).
+    pub widget: SocketAddr,
 }
 
 /// The demo's config, with its secrets supplied in memory rather than the environment.
 pub fn demo_config(
-    upstream: SocketAddr,
+    addrs: &DemoAddrs,
     listen: SocketAddr,
     session_secret: &str,
     messenger_secret: &str,
 ) -> Result<Config, crate::config::ConfigError> {
     let text = DEMO_CONFIG
-        .replace("{upstream}", &upstream.to_string())
+        .replace("{upstream}", &addrs.app.to_string())
+        .replace("{widget}", &addrs.widget.to_string())
         .replace("{listen}", &listen.to_string());
     let env: HashMap<String, String> = HashMap::from([
         (

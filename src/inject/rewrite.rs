@@ -11,6 +11,8 @@ use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{AsciiCompatibleEncoding, MemorySettings, OutputSink, element, end, end_tag, text};
 
+use tracing::warn;
+
 use super::csp::{self, CspContext, IntercomHosts};
 use crate::intercom::Snippet;
 
@@ -89,6 +91,8 @@ pub struct PageRewriter {
     rewriter: HtmlRewriter<'static, SharedSink>,
     sink: SharedSink,
     state: Arc<InsertState>,
+    /// The parser hit its memory cap and flushed the rest raw; it must not be used again.
+    bailed_out: bool,
 }
 
 /// The rewriter failed; the page cannot be completed faithfully.
@@ -185,25 +189,41 @@ impl PageRewriter {
             rewriter: HtmlRewriter::new(settings, sink.clone()),
             sink,
             state,
+            bailed_out: false,
         }
     }
 
     /// Feeds a chunk of the page; returns the output ready so far.
     pub fn write(&mut self, chunk: &[u8]) -> Result<Vec<u8>, RewriteError> {
-        let result = self.rewriter.write(chunk);
-        let out = self.sink.take();
-        // On a memory-limit bail-out the unparsed input was flushed raw: nothing is lost.
-        result.map(|()| out)
+        if self.bailed_out {
+            return Ok(chunk.to_vec());
+        }
+        match self.rewriter.write(chunk) {
+            Ok(()) => Ok(self.sink.take()),
+            Err(RewriteError::MemoryLimitExceeded(_)) => {
+                // The unparsed input was flushed raw: nothing is lost, the page just goes
+                // without the snippet.
+                warn!(
+                    "HTML parser memory cap reached before the insertion point; page passed through"
+                );
+                self.bailed_out = true;
+                Ok(self.sink.take())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// True once the snippet is in (or the page was found to have the Messenger): the rest
     /// of the page needs no parsing.
     pub fn is_done(&self) -> bool {
-        self.state.done.load(Ordering::Relaxed)
+        self.bailed_out || self.state.done.load(Ordering::Relaxed)
     }
 
     /// Ends the document (inserting at the end if nothing came earlier); returns the tail.
     pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+        if self.bailed_out {
+            return Ok(Vec::new());
+        }
         let result = self.rewriter.end();
         let out = self.sink.take();
         result.map(|()| out)

@@ -1,6 +1,9 @@
 //! Forwarding one request to the app and its response back: the proxy's inner service.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
@@ -35,6 +38,28 @@ pub struct Forwarder {
     timeout: Duration,
     /// Tells spliced (WebSocket) connections to close at shutdown.
     upgrades_stop: watch::Sender<bool>,
+    /// Request and response hooks (the snippet injection).
+    filter: Option<Arc<dyn Filter>>,
+}
+
+/// A future boxed so that [`Filter`] stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Hooks around forwarding, named after Pingora's phases: `request_filter` runs before the
+/// request goes upstream and may change it; what it returns sees the response head and may
+/// swap the body.
+pub trait Filter: Send + Sync + 'static {
+    /// Inspects (and may change) the request; returns the hook for its response, if any.
+    fn request_filter<'a>(
+        &'a self,
+        request: &'a mut Request<Incoming>,
+    ) -> BoxFuture<'a, Option<Box<dyn ResponseHook>>>;
+}
+
+/// The response half of a [`Filter`], carrying what the request half learned.
+pub trait ResponseHook: Send {
+    /// Returns the response to send (the same one, or a rewritten one).
+    fn response_filter(self: Box<Self>, response: Response<ProxyBody>) -> Response<ProxyBody>;
 }
 
 impl Forwarder {
@@ -53,7 +78,14 @@ impl Forwarder {
             base_path,
             timeout: upstream.timeout,
             upgrades_stop: watch::Sender::new(false),
+            filter: None,
         }
+    }
+
+    /// Runs `filter` around every request.
+    pub fn with_filter(mut self, filter: Arc<dyn Filter>) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     /// Closes every spliced WebSocket connection (called once HTTP requests have drained).
@@ -72,6 +104,11 @@ impl Forwarder {
         let method = req.method().clone();
         // The path only: query strings may carry tokens.
         let path = req.uri().path().to_owned();
+        let mut req = req;
+        let hook = match &self.filter {
+            Some(filter) => filter.request_filter(&mut req).await,
+            None => None,
+        };
         let response = match self.try_forward(req, downstream).await {
             Ok(response) => response,
             Err(err) => {
@@ -81,6 +118,10 @@ impl Forwarder {
                 );
                 err.response()
             }
+        };
+        let response = match hook {
+            Some(hook) => hook.response_filter(response),
+            None => response,
         };
         info!(
             target: "access",

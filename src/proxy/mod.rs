@@ -9,7 +9,6 @@ mod preface;
 mod server;
 pub mod tls;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use body::ProxyBody;
-pub use error::{Fault, ProxyError, plain_response};
-pub use forward::{Downstream, Forwarder};
+pub use error::{BoxError, Fault, ProxyError, plain_response};
+pub use forward::{BoxFuture, Downstream, Filter, Forwarder, ResponseHook};
 pub use server::Server;
 
 use crate::config::Config;
@@ -45,23 +44,27 @@ pub struct Prepared {
     forwarder: Arc<Forwarder>,
 }
 
-/// Builds the TLS front end and the upstream client; fails on unusable TLS files.
-pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
+/// Builds the TLS front end and the upstream client, with `filter` around every request;
+/// fails on unusable TLS files.
+pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepared, StartError> {
     tls::install_crypto_provider();
     let tls = match &config.server.tls {
         Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
         None => None,
     };
     let client = client::build(&config.upstream)?;
+    let mut forwarder = Forwarder::new(client, &config.upstream);
+    if let Some(filter) = filter {
+        forwarder = forwarder.with_filter(filter);
+    }
     Ok(Prepared {
         tls,
-        forwarder: Arc::new(Forwarder::new(client, &config.upstream)),
+        forwarder: Arc::new(forwarder),
     })
 }
 
 /// Binds every `server.listen` address and returns the ready server.
-pub async fn bind(config: &Config) -> Result<Server, StartError> {
-    let prepared = prepare(config)?;
+pub async fn bind(prepared: Prepared, config: &Config) -> Result<Server, StartError> {
     let mut listeners = Vec::new();
     for &addr in &config.server.listen {
         let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
@@ -88,14 +91,4 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
-}
-
-/// Binds and serves until `shutdown` completes, then drains in-flight requests.
-pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let server = bind(config).await?;
-    for addr in server.local_addrs() {
-        tracing::info!(%addr, upstream = %config.upstream.url, "listening");
-    }
-    server.serve(shutdown).await;
-    Ok(())
 }

@@ -203,7 +203,9 @@ pub async fn proxy_for(upstream_url: &str) -> Proxy {
 pub async fn proxy_with(config_text: &str) -> Proxy {
     let config = Config::from_toml(config_text, "test.toml", &test_env())
         .unwrap_or_else(|e| panic!("test config rejected:\n{e}"));
-    let server = proxy::bind(&config).await.expect("proxy binds");
+    let server = intercom_secure_proxy::bind(&config)
+        .await
+        .expect("proxy binds");
     let addr = server.local_addrs()[0];
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(async {

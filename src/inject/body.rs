@@ -1,0 +1,210 @@
+//! The body of an injected page: decode → rewrite → re-encode, driven from `poll_frame`.
+//!
+//! Nothing is spawned and nothing is collected: a chunk is pulled from the app only when the
+//! client polls, and what the rewriter produced is handed on at once. Once the snippet is in,
+//! the rewriter is ended and the rest passes through (still decoded and re-encoded for a
+//! compressed page, since the stream itself changed; untouched and uncopied otherwise).
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use tracing::warn;
+
+use super::codec::{Decoder, Encoder};
+use super::rewrite::PageRewriter;
+use crate::proxy::BoxError;
+
+enum Phase {
+    Streaming,
+    /// The body ended with trailers, sent after the last data.
+    Trailers(HeaderMap),
+    Done,
+}
+
+pin_project! {
+    /// An HTML response body with the Messenger snippet inserted once.
+    pub struct InjectBody {
+        #[pin]
+        inner: Incoming,
+        decoder: Option<Decoder>,
+        rewriter: Option<PageRewriter>,
+        encoder: Option<Encoder>,
+        phase: Phase,
+    }
+}
+
+impl InjectBody {
+    /// Wraps the app's body; `decoder`/`encoder` are `None` for an uncompressed page.
+    pub fn new(
+        inner: Incoming,
+        rewriter: PageRewriter,
+        decoder: Option<Decoder>,
+        encoder: Option<Encoder>,
+    ) -> Self {
+        InjectBody {
+            inner,
+            decoder,
+            rewriter: Some(rewriter),
+            encoder,
+            phase: Phase::Streaming,
+        }
+    }
+}
+
+fn failed(what: &str, err: impl std::fmt::Display) -> BoxError {
+    warn!(error = %err, "{what}; the page is cut off where the app's bytes stopped making sense");
+    format!("{what}: {err}").into()
+}
+
+impl InjectBody {
+    fn process(
+        decoder: &mut Option<Decoder>,
+        rewriter: &mut Option<PageRewriter>,
+        encoder: &mut Option<Encoder>,
+        data: Bytes,
+    ) -> Result<Bytes, BoxError> {
+        if decoder.is_none() && rewriter.is_none() {
+            // After the insertion point of an uncompressed page: zero-copy pass-through.
+            return Ok(data);
+        }
+        let decoded = match decoder {
+            Some(d) => Bytes::from(
+                d.decode(&data)
+                    .map_err(|e| failed("cannot decode the page", e))?,
+            ),
+            None => data,
+        };
+        let html = match rewriter {
+            Some(rw) => {
+                let mut out = rw
+                    .write(&decoded)
+                    .map_err(|e| failed("cannot rewrite the page", e))?;
+                if rw.is_done() {
+                    // The snippet is in: flush what the parser held back and stop parsing.
+                    if let Some(rw) = rewriter.take() {
+                        out.extend(rw.end().map_err(|e| failed("cannot rewrite the page", e))?);
+                    }
+                }
+                Bytes::from(out)
+            }
+            None => decoded,
+        };
+        match encoder {
+            Some(e) if !html.is_empty() => Ok(Bytes::from(
+                e.encode(&html)
+                    .map_err(|e| failed("cannot re-encode the page", e))?,
+            )),
+            _ => Ok(html),
+        }
+    }
+
+    /// The end of the app's body: end the rewriter (inserting at the document end if nothing
+    /// came earlier), check the compressed stream was complete, finish the encoding.
+    fn finish(
+        decoder: &mut Option<Decoder>,
+        rewriter: &mut Option<PageRewriter>,
+        encoder: &mut Option<Encoder>,
+    ) -> Result<Bytes, BoxError> {
+        let mut html = match decoder.take() {
+            Some(d) => d
+                .finish()
+                .map_err(|e| failed("the compressed page is truncated", e))?,
+            None => Vec::new(),
+        };
+        if let Some(mut rw) = rewriter.take() {
+            let mut out = rw
+                .write(&html)
+                .map_err(|e| failed("cannot rewrite the page", e))?;
+            out.extend(rw.end().map_err(|e| failed("cannot rewrite the page", e))?);
+            html = out;
+        }
+        match encoder.take() {
+            Some(mut e) => {
+                let mut out = if html.is_empty() {
+                    Vec::new()
+                } else {
+                    e.encode(&html)
+                        .map_err(|e| failed("cannot re-encode the page", e))?
+                };
+                out.extend(
+                    e.finish()
+                        .map_err(|e| failed("cannot re-encode the page", e))?,
+                );
+                Ok(Bytes::from(out))
+            }
+            None => Ok(Bytes::from(html)),
+        }
+    }
+}
+
+impl Body for InjectBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        loop {
+            match std::mem::replace(this.phase, Phase::Done) {
+                Phase::Done => return Poll::Ready(None),
+                Phase::Trailers(trailers) => {
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+                Phase::Streaming => *this.phase = Phase::Streaming,
+            }
+            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => {
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                None => {
+                    *this.phase = Phase::Done;
+                    let tail = Self::finish(this.decoder, this.rewriter, this.encoder)?;
+                    return Poll::Ready((!tail.is_empty()).then(|| Ok(Frame::data(tail))));
+                }
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    let out = match Self::process(this.decoder, this.rewriter, this.encoder, data) {
+                        Ok(out) => out,
+                        Err(e) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    };
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                }
+                Err(frame) => {
+                    let tail = match Self::finish(this.decoder, this.rewriter, this.encoder) {
+                        Ok(tail) => tail,
+                        Err(e) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    };
+                    *this.phase = match frame.into_trailers() {
+                        Ok(trailers) => Phase::Trailers(trailers),
+                        Err(_) => Phase::Done,
+                    };
+                    if !tail.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+}
