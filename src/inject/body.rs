@@ -11,7 +11,6 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame};
-use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tracing::warn;
 
@@ -28,9 +27,9 @@ enum Phase {
 
 pin_project! {
     /// An HTML response body with the Messenger snippet inserted once.
-    pub struct InjectBody {
+    pub struct InjectBody<B> {
         #[pin]
-        inner: Incoming,
+        inner: B,
         decoder: Option<Decoder>,
         rewriter: Option<PageRewriter>,
         encoder: Option<Encoder>,
@@ -38,10 +37,10 @@ pin_project! {
     }
 }
 
-impl InjectBody {
+impl<B> InjectBody<B> {
     /// Wraps the app's body; `decoder`/`encoder` are `None` for an uncompressed page.
     pub fn new(
-        inner: Incoming,
+        inner: B,
         rewriter: PageRewriter,
         decoder: Option<Decoder>,
         encoder: Option<Encoder>,
@@ -61,7 +60,7 @@ fn failed(what: &str, err: impl std::fmt::Display) -> BoxError {
     format!("{what}: {err}").into()
 }
 
-impl InjectBody {
+impl<B> InjectBody<B> {
     fn process(
         decoder: &mut Option<Decoder>,
         rewriter: &mut Option<PageRewriter>,
@@ -142,7 +141,11 @@ impl InjectBody {
     }
 }
 
-impl Body for InjectBody {
+impl<B> Body for InjectBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{AsciiCompatibleEncoding, MemorySettings, OutputSink, element, end, end_tag, text};
+use lol_html::{AsciiCompatibleEncoding, MemorySettings, OutputSink, element, end, end_tag};
 
 use tracing::warn;
 
@@ -23,7 +23,6 @@ const MAX_PARSER_MEMORY: usize = 1 << 20;
 struct InsertState {
     snippet: Snippet,
     hosts: Arc<IntercomHosts>,
-    widget_url: Arc<str>,
     /// The insertion is decided (made, or skipped because the page has the Messenger).
     done: AtomicBool,
     /// The page already loads the Messenger before our insertion point.
@@ -46,9 +45,47 @@ impl InsertState {
         let nonce = self.nonce.lock().unwrap_or_else(PoisonError::into_inner);
         self.snippet.html(nonce.as_deref())
     }
+}
 
-    fn is_messenger_src(&self, src: &str) -> bool {
-        src.contains("widget.intercom.io/widget/") || src == &*self.widget_url
+/// Recognises a page that already loads the Messenger, from the raw bytes before our
+/// insertion point. A byte scan rather than a lol_html text handler: text handlers make
+/// lol_html re-serialise script text (invalid UTF-8 would come out as U+FFFD), and a proxy
+/// must not change bytes it does not mean to change.
+struct MessengerScan {
+    markers: Vec<Vec<u8>>,
+    /// The end of the previous chunk, for markers split across chunks.
+    carry: Vec<u8>,
+}
+
+impl MessengerScan {
+    fn new(widget_url: &str) -> Self {
+        MessengerScan {
+            markers: vec![
+                b"intercomSettings".to_vec(),
+                b"widget.intercom.io/widget/".to_vec(),
+                widget_url.as_bytes().to_vec(),
+            ],
+            carry: Vec::new(),
+        }
+    }
+
+    /// True if a marker ends in `chunk`.
+    fn found_in(&mut self, chunk: &[u8]) -> bool {
+        let longest = self.markers.iter().map(Vec::len).max().unwrap_or(0);
+        let head = &chunk[..chunk.len().min(longest)];
+        self.carry.extend_from_slice(head);
+        let found = self.markers.iter().any(|m| {
+            memchr::memmem::find(&self.carry, m).is_some()
+                || memchr::memmem::find(chunk, m).is_some()
+        });
+        let keep = longest.saturating_sub(1);
+        let source: &[u8] = if chunk.len() >= keep {
+            chunk
+        } else {
+            &self.carry
+        };
+        self.carry = source[source.len().saturating_sub(keep)..].to_vec();
+        found
     }
 }
 
@@ -93,6 +130,7 @@ pub struct PageRewriter {
     state: Arc<InsertState>,
     /// The parser hit its memory cap and flushed the rest raw; it must not be used again.
     bailed_out: bool,
+    scan: MessengerScan,
 }
 
 /// The rewriter failed; the page cannot be completed faithfully.
@@ -101,23 +139,16 @@ pub type RewriteError = lol_html::errors::RewritingError;
 impl PageRewriter {
     /// Builds the rewriter for one page.
     pub fn new(plan: PagePlan) -> Self {
+        let scan = MessengerScan::new(&plan.widget_url);
         let state = Arc::new(InsertState {
             snippet: plan.snippet,
             hosts: plan.hosts,
-            widget_url: plan.widget_url,
             done: AtomicBool::new(false),
             present: AtomicBool::new(false),
             nonce: Mutex::new(plan.nonce),
         });
         let sink = SharedSink::default();
-        let (s1, s2, s3, s4, s5, s6) = (
-            state.clone(),
-            state.clone(),
-            state.clone(),
-            state.clone(),
-            state.clone(),
-            state.clone(),
-        );
+        let (s3, s4, s5, s6) = (state.clone(), state.clone(), state.clone(), state.clone());
         let settings = Settings::new_send()
             // Strict mode aborts on ambiguous markup and truncates the page: never for a proxy.
             .with_strict(false)
@@ -127,21 +158,6 @@ impl PageRewriter {
                     .with_max_allowed_memory_usage(MAX_PARSER_MEMORY)
                     .with_graceful_bail_out_on_memory_limit_exceeded(true),
             )
-            .append_element_content_handler(element!("script[src]", move |el| {
-                if let Some(src) = el.get_attribute("src")
-                    && s1.is_messenger_src(&src)
-                {
-                    s1.present.store(true, Ordering::Relaxed);
-                }
-                Ok(())
-            }))
-            .append_element_content_handler(text!("script", move |t| {
-                let text = t.as_str();
-                if text.contains("intercomSettings") || text.contains("widget.intercom.io") {
-                    s2.present.store(true, Ordering::Relaxed);
-                }
-                Ok(())
-            }))
             .append_element_content_handler(element!("meta[http-equiv]", move |el| {
                 let is_csp = el
                     .get_attribute("http-equiv")
@@ -190,6 +206,7 @@ impl PageRewriter {
             sink,
             state,
             bailed_out: false,
+            scan,
         }
     }
 
@@ -197,6 +214,9 @@ impl PageRewriter {
     pub fn write(&mut self, chunk: &[u8]) -> Result<Vec<u8>, RewriteError> {
         if self.bailed_out {
             return Ok(chunk.to_vec());
+        }
+        if self.scan.found_in(chunk) {
+            self.state.present.store(true, Ordering::Relaxed);
         }
         match self.rewriter.write(chunk) {
             Ok(()) => Ok(self.sink.take()),

@@ -18,7 +18,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use intercom_secure_proxy::config::Config;
-use intercom_secure_proxy::proxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -253,4 +252,63 @@ where
     B::Error: std::fmt::Debug,
 {
     body.collect().await.expect("body").to_bytes()
+}
+
+/// A session cookie value the way the test app would issue it: an HS256 JWT.
+pub fn session_jwt(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SESSION_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The injected `<script>…</script>` in a page: (start, end) byte offsets and the settings.
+pub fn find_snippet(page: &str) -> Option<(usize, usize, serde_json::Value)> {
+    let marker = "window.intercomSettings=";
+    let at = page.find(marker)?;
+    let start = page[..at].rfind("<script")?;
+    let end = at + page[at..].find("</script>")? + "</script>".len();
+    let json_start = at + marker.len();
+    let json_end = json_start + page[json_start..].find(";(function(){")?;
+    let settings = serde_json::from_str(&page[json_start..json_end]).ok()?;
+    Some((start, end, settings))
+}
+
+/// The page with the injected snippet cut out: must equal the app's page byte for byte.
+pub fn without_snippet(page: &str) -> String {
+    match find_snippet(page) {
+        Some((start, end, _)) => format!("{}{}", &page[..start], &page[end..]),
+        None => page.to_string(),
+    }
+}
+
+/// Verifies a Messenger JWT with the Messenger secret, as Intercom would.
+pub fn verify_messenger_jwt(token: &str) -> serde_json::Value {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims = ["exp".to_string()].into();
+    jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(MESSENGER_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("the Messenger JWT verifies with the Messenger secret")
+    .claims
+}
+
+/// A shared benchmark/test page from `../shared/pages`.
+pub fn shared_page(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pages")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()))
 }
