@@ -669,3 +669,59 @@ async fn csp_nonce_is_reused_and_hashes_added_only_where_needed() {
     let (_, headers, _) = get(&proxy, "/plain", Some(&cookie)).await;
     assert!(headers.get("content-security-policy").is_none());
 }
+
+#[tokio::test]
+async fn asymmetric_session_jwts_verify_with_a_public_key_file() {
+    let app = app(Arc::new(Mutex::new(Vec::new()))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let claims = json!({"sub": "u-42", "email": "k@example.com", "exp": now_secs() + 600});
+    for (alg, rcgen_alg, jwt_alg) in [
+        (
+            "ES256",
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        (
+            "RS256",
+            &rcgen::PKCS_RSA_SHA256,
+            jsonwebtoken::Algorithm::RS256,
+        ),
+    ] {
+        let key = rcgen::KeyPair::generate_for(rcgen_alg).unwrap();
+        let public = dir.path().join(format!("{alg}.pub.pem"));
+        std::fs::write(&public, key.public_key_pem()).unwrap();
+        let config = proxy_config(&app, "").replace(
+            "algorithms = [\"HS256\"]\nkey_env = \"TEST_SESSION_SECRET\"",
+            &format!(
+                "algorithms = [\"{alg}\"]\nkey_file = \"{}\"",
+                public.display()
+            ),
+        );
+        let proxy = proxy_with(&config).await;
+        let private = key.serialize_pem();
+        let encoding = match jwt_alg {
+            jsonwebtoken::Algorithm::ES256 => {
+                jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes())
+            }
+            _ => jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()),
+        }
+        .unwrap();
+        let token =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(jwt_alg), &claims, &encoding).unwrap();
+        let (_, _, page) = get(&proxy, "/", Some(&token)).await;
+        let (_, _, settings) =
+            find_snippet(&page).unwrap_or_else(|| panic!("{alg}: snippet expected"));
+        let messenger = verify_messenger_jwt(settings["intercom_user_jwt"].as_str().unwrap());
+        assert_eq!(messenger["user_id"], "u-42", "{alg}");
+
+        // Algorithm confusion: HS256 "signed" with the public key as the HMAC secret.
+        let confused = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.public_key_pem().as_bytes()),
+        )
+        .unwrap();
+        let (_, _, page) = get(&proxy, "/", Some(&confused)).await;
+        assert_eq!(page, PAGE, "{alg}: an HS256 token must not pass as {alg}");
+    }
+}

@@ -18,6 +18,10 @@ use super::codec::{Decoder, Encoder};
 use super::rewrite::PageRewriter;
 use crate::proxy::BoxError;
 
+/// How much of a chunk the parser sees at a time: small enough that little is parsed past
+/// `</head>`, large enough that the per-call cost stays negligible.
+const FEED: usize = 2048;
+
 enum Phase {
     Streaming,
     /// The body ended with trailers, sent after the last data.
@@ -79,18 +83,7 @@ impl<B> InjectBody<B> {
             None => data,
         };
         let html = match rewriter {
-            Some(rw) => {
-                let mut out = rw
-                    .write(&decoded)
-                    .map_err(|e| failed("cannot rewrite the page", e))?;
-                if rw.is_done() {
-                    // The snippet is in: flush what the parser held back and stop parsing.
-                    if let Some(rw) = rewriter.take() {
-                        out.extend(rw.end().map_err(|e| failed("cannot rewrite the page", e))?);
-                    }
-                }
-                Bytes::from(out)
-            }
+            Some(_) => Bytes::from(Self::rewrite(rewriter, &decoded)?),
             None => decoded,
         };
         match encoder {
@@ -100,6 +93,31 @@ impl<B> InjectBody<B> {
             )),
             _ => Ok(html),
         }
+    }
+
+    /// Feeds the parser in small slices and stops at the insertion point: the rest of the
+    /// chunk is copied out unparsed, so a page costs about the same whatever its size.
+    fn rewrite(rewriter: &mut Option<PageRewriter>, html: &[u8]) -> Result<Vec<u8>, BoxError> {
+        let mut out = Vec::with_capacity(html.len() + 1024);
+        let mut offset = 0;
+        while let Some(rw) = rewriter.as_mut() {
+            if offset >= html.len() {
+                break;
+            }
+            let end = (offset + FEED).min(html.len());
+            rw.write(&html[offset..end], &mut out)
+                .map_err(|e| failed("cannot rewrite the page", e))?;
+            offset = end;
+            if rw.is_done()
+                && let Some(rw) = rewriter.take()
+            {
+                // The snippet is in: flush what the parser held back and stop parsing.
+                rw.end(&mut out)
+                    .map_err(|e| failed("cannot rewrite the page", e))?;
+            }
+        }
+        out.extend_from_slice(&html[offset..]);
+        Ok(out)
     }
 
     /// The end of the app's body: end the rewriter (inserting at the document end if nothing
@@ -115,11 +133,12 @@ impl<B> InjectBody<B> {
                 .map_err(|e| failed("the compressed page is truncated", e))?,
             None => Vec::new(),
         };
-        if let Some(mut rw) = rewriter.take() {
-            let mut out = rw
-                .write(&html)
-                .map_err(|e| failed("cannot rewrite the page", e))?;
-            out.extend(rw.end().map_err(|e| failed("cannot rewrite the page", e))?);
+        if rewriter.is_some() {
+            let mut out = Self::rewrite(rewriter, &html)?;
+            if let Some(rw) = rewriter.take() {
+                rw.end(&mut out)
+                    .map_err(|e| failed("cannot rewrite the page", e))?;
+            }
             html = out;
         }
         match encoder.take() {

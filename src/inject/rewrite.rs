@@ -104,8 +104,8 @@ impl OutputSink for SharedSink {
 }
 
 impl SharedSink {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    fn drain_into(&self, out: &mut Vec<u8>) {
+        out.append(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }
 
@@ -210,16 +210,20 @@ impl PageRewriter {
         }
     }
 
-    /// Feeds a chunk of the page; returns the output ready so far.
-    pub fn write(&mut self, chunk: &[u8]) -> Result<Vec<u8>, RewriteError> {
+    /// Feeds a chunk of the page; appends the output ready so far to `out`.
+    pub fn write(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RewriteError> {
         if self.bailed_out {
-            return Ok(chunk.to_vec());
+            out.extend_from_slice(chunk);
+            return Ok(());
         }
         if self.scan.found_in(chunk) {
             self.state.present.store(true, Ordering::Relaxed);
         }
         match self.rewriter.write(chunk) {
-            Ok(()) => Ok(self.sink.take()),
+            Ok(()) => {
+                self.sink.drain_into(out);
+                Ok(())
+            }
             Err(RewriteError::MemoryLimitExceeded(_)) => {
                 // The unparsed input was flushed raw: nothing is lost, the page just goes
                 // without the snippet.
@@ -227,7 +231,8 @@ impl PageRewriter {
                     "HTML parser memory cap reached before the insertion point; page passed through"
                 );
                 self.bailed_out = true;
-                Ok(self.sink.take())
+                self.sink.drain_into(out);
+                Ok(())
             }
             Err(e) => Err(e),
         }
@@ -239,14 +244,14 @@ impl PageRewriter {
         self.bailed_out || self.state.done.load(Ordering::Relaxed)
     }
 
-    /// Ends the document (inserting at the end if nothing came earlier); returns the tail.
-    pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+    /// Ends the document (inserting at the end if nothing came earlier); appends the tail.
+    pub fn end(self, out: &mut Vec<u8>) -> Result<(), RewriteError> {
         if self.bailed_out {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let result = self.rewriter.end();
-        let out = self.sink.take();
-        result.map(|()| out)
+        self.sink.drain_into(out);
+        result
     }
 }
 
@@ -276,15 +281,15 @@ mod tests {
         let mut offset = 0;
         while offset < bytes.len() {
             let end = (offset + chunk).min(bytes.len());
-            out.extend(rw.write(&bytes[offset..end]).unwrap());
+            rw.write(&bytes[offset..end], &mut out).unwrap();
             offset = end;
             if rw.is_done() {
-                out.extend(rw.end().unwrap());
+                rw.end(&mut out).unwrap();
                 out.extend_from_slice(&bytes[offset..]);
                 return String::from_utf8(out).unwrap();
             }
         }
-        out.extend(rw.end().unwrap());
+        rw.end(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -1,0 +1,95 @@
+//! The rewrite path on the benchmark pages: an injected page through `InjectBody`, identity
+//! and gzip, in 16 KiB chunks as they come off a socket. Run: `cargo bench --bench rewrite`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::stream;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use intercom_secure_proxy::config::Region;
+use intercom_secure_proxy::inject::csp::IntercomHosts;
+use intercom_secure_proxy::inject::{Coding, InjectBody, PagePlan, PageRewriter};
+use intercom_secure_proxy::intercom::Snippet;
+use lol_html::AsciiCompatibleEncoding;
+
+const CHUNK: usize = 16 * 1024;
+
+fn page(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pages")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(5));
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn snippet() -> Snippet {
+    let mut settings = serde_json::Map::new();
+    settings.insert("app_id".into(), "abc123de".into());
+    settings.insert("api_base".into(), "https://api-iam.intercom.io".into());
+    // A realistic token length.
+    settings.insert("intercom_user_jwt".into(), "x".repeat(215).into());
+    Snippet::render(&settings, "https://widget.intercom.io/widget/abc123de")
+}
+
+fn run(
+    rt: &tokio::runtime::Runtime,
+    chunks: &[Bytes],
+    coding: Coding,
+    hosts: &Arc<IntercomHosts>,
+) -> usize {
+    let frames: Vec<_> = chunks
+        .iter()
+        .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(c.clone())))
+        .collect();
+    let rewriter = PageRewriter::new(PagePlan {
+        snippet: snippet(),
+        nonce: None,
+        hosts: hosts.clone(),
+        widget_url: Arc::from("https://widget.intercom.io/widget/abc123de"),
+        encoding: AsciiCompatibleEncoding::utf_8(),
+    });
+    let body = InjectBody::new(
+        StreamBody::new(stream::iter(frames)),
+        rewriter,
+        coding.decoder(),
+        coding.encoder(),
+    );
+    rt.block_on(body.collect())
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0)
+}
+
+fn rewrite(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
+    let mut group = c.benchmark_group("inject");
+    for name in ["page-34k.html", "page-1.7m.html"] {
+        let html = page(name);
+        for (coding, bytes) in [
+            (Coding::Identity, html.clone()),
+            (Coding::Gzip, gzip(&html)),
+        ] {
+            let chunks: Vec<Bytes> = bytes.chunks(CHUNK).map(Bytes::copy_from_slice).collect();
+            group.throughput(Throughput::Bytes(html.len() as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("{coding:?}"), name),
+                &chunks,
+                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts)),
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rewrite);
+criterion_main!(benches);
