@@ -43,6 +43,24 @@ async fn app(seen: Arc<Mutex<Vec<HeaderMap>>>) -> Upstream {
                 "/utf16" => {
                     h.insert("content-type", "text/html; charset=utf-16".parse().unwrap());
                 }
+                "/download" => {
+                    h.insert(
+                        "content-disposition",
+                        "attachment; filename=report.html".parse().unwrap(),
+                    );
+                }
+                "/login" => {
+                    h.insert(
+                        "set-cookie",
+                        "session=new-session-token; Path=/; HttpOnly"
+                            .parse()
+                            .unwrap(),
+                    );
+                }
+                "/stacked" => {
+                    h.append("content-encoding", "identity".parse().unwrap());
+                    h.append("content-encoding", "identity".parse().unwrap());
+                }
                 _ => {}
             }
             r
@@ -216,7 +234,9 @@ async fn sessions_that_do_not_verify_leave_the_page_untouched() {
     )
     .unwrap();
     let no_user = session_jwt(json!({"email": "alice@example.com", "exp": now_secs() + 3600}));
-    let absurd = "x".repeat(20_000);
+    // A validly signed session, but longer than any app issues: not looked at.
+    let absurd =
+        session_jwt(json!({"sub": "u-1001", "pad": "x".repeat(9_000), "exp": now_secs() + 3600}));
     for (what, cookie) in [
         ("forged", forged.as_str()),
         ("alg=none", alg_none.as_str()),
@@ -724,4 +744,55 @@ async fn asymmetric_session_jwts_verify_with_a_public_key_file() {
         let (_, _, page) = get(&proxy, "/", Some(&confused)).await;
         assert_eq!(page, PAGE, "{alg}: an HS256 token must not pass as {alg}");
     }
+}
+
+#[tokio::test]
+async fn empty_compressed_pages_and_xhtml() {
+    let app = upstream(|req| async move {
+        let mut r = Response::new(match req.uri().path() {
+            "/xhtml" => full("<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>x</title></head><body/></html>"),
+            _ => empty(),
+        });
+        let h = r.headers_mut();
+        if req.uri().path() == "/xhtml" {
+            h.insert("content-type", "application/xhtml+xml".parse().unwrap());
+        } else {
+            h.insert("content-type", "text/html".parse().unwrap());
+            h.insert("content-encoding", "gzip".parse().unwrap());
+        }
+        r
+    })
+    .await;
+    let proxy = proxy_for(&format!("http://{}", app.addr)).await;
+    let req = Request::get(proxy.url("/empty"))
+        .header("accept", "text/html")
+        .header("cookie", format!("session={}", alice()))
+        .body(empty())
+        .unwrap();
+    let response = client().request(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("an empty gzip page is a valid page")
+        .to_bytes();
+    let html = if body.is_empty() {
+        String::new()
+    } else {
+        String::from_utf8(decode("gzip", &body)).unwrap()
+    };
+    assert!(
+        find_snippet(&html).is_some(),
+        "the document end still gets the snippet: {html:?}"
+    );
+
+    let (_, _, page) = get(&proxy, "/xhtml", Some(&alice())).await;
+    let (start, end, _) = find_snippet(&page).unwrap();
+    let script = &page[start..end];
+    let text = &script[script.find('>').unwrap() + 1..script.len() - "</script>".len()];
+    assert!(
+        !text.contains('<') && !text.contains('&'),
+        "XHTML pages need XML-safe script text"
+    );
 }

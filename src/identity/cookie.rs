@@ -3,20 +3,29 @@
 use http::HeaderMap;
 use http::header::COOKIE;
 
-/// The raw value of cookie `name`, from the first `Cookie` header pair that carries it.
+/// The raw value of cookie `name`, when the request carries it exactly once.
 ///
-/// Browsers send the most specific path first, which is the session the app will see too.
+/// Two cookies of that name (another path or a sibling subdomain can plant one) are
+/// ambiguous: frameworks disagree on which one wins, so the proxy could name a different
+/// user than the app sees. That, and a `Cookie` header that is not text, is no identity.
 /// The value is returned as sent (resolvers decode it as their format requires).
 pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
-        .filter(|v| !v.is_empty())
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let text = header.to_str().ok()?;
+        for (n, v) in text
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+        {
+            if n.trim() == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.trim().trim_matches('"'));
+            }
+        }
+    }
+    found.filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -30,6 +39,25 @@ mod tests {
             h.append(COOKIE, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_ambiguous() {
+        assert_eq!(
+            session_cookie(&headers(&["session=a; session=b"]), "session"),
+            None
+        );
+        assert_eq!(
+            session_cookie(&headers(&["session=a", "session=b"]), "session"),
+            None
+        );
+        let mut h = headers(&["session=a"]);
+        h.append(COOKIE, HeaderValue::from_bytes(b"x=\xff").unwrap());
+        assert_eq!(
+            session_cookie(&h, "session"),
+            None,
+            "a non-text Cookie header is refused"
+        );
     }
 
     #[test]

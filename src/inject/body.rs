@@ -76,10 +76,15 @@ impl<B> InjectBody<B> {
             return Ok(data);
         }
         let decoded = match decoder {
-            Some(d) => Bytes::from(
-                d.decode(&data)
-                    .map_err(|e| failed("cannot decode the page", e))?,
-            ),
+            Some(d) => {
+                let decoded = d
+                    .decode(&data)
+                    .map_err(|e| failed("cannot decode the page", e))?;
+                if let Some(e) = encoder.as_mut() {
+                    e.follow(d);
+                }
+                Bytes::from(decoded)
+            }
             None => data,
         };
         let html = match rewriter {

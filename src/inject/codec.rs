@@ -36,13 +36,17 @@ impl Coding {
 
     /// A decoder for this coding (`None` for identity).
     pub fn decoder(self) -> Option<Decoder> {
-        Some(match self {
+        let kind = match self {
             Coding::Identity => return None,
-            Coding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
-            Coding::Deflate => Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
+            Coding::Gzip => DecoderKind::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
+            Coding::Deflate => DecoderKind::SniffDeflate(Vec::new()),
             Coding::Brotli => {
-                Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 8192)))
+                DecoderKind::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 8192)))
             }
+        };
+        Some(Decoder {
+            kind,
+            received: false,
         })
     }
 
@@ -58,7 +62,7 @@ impl Coding {
                 Vec::new(),
                 Compression::fast(),
             )),
-            Coding::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(
+            Coding::Deflate => Encoder::Zlib(flate2::write::ZlibEncoder::new(
                 Vec::new(),
                 Compression::fast(),
             )),
@@ -74,43 +78,81 @@ impl Coding {
 }
 
 /// Streaming decoder: feed compressed bytes, take decoded bytes.
-pub enum Decoder {
-    /// gzip (multi-member, as concatenated gzip is valid).
+pub struct Decoder {
+    kind: DecoderKind,
+    /// Whether any byte arrived: an empty body is a valid (empty) page in any coding.
+    received: bool,
+}
+
+enum DecoderKind {
     Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
-    /// zlib.
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
-    /// brotli.
+    /// `deflate` is zlib per RFC 9110, but old servers send raw deflate and browsers take
+    /// both: the first two bytes tell.
+    SniffDeflate(Vec<u8>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+    RawDeflate(flate2::write::DeflateDecoder<Vec<u8>>),
     Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
+}
+
+/// Writes `input` to a write-side decoder or encoder and takes what it produced.
+fn pump<W: Write>(
+    w: &mut W,
+    input: &[u8],
+    inner: impl FnOnce(&mut W) -> &mut Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    w.write_all(input)?;
+    w.flush()?;
+    Ok(std::mem::take(inner(w)))
+}
+
+fn is_zlib_header(b0: u8, b1: u8) -> bool {
+    b0 & 0x0f == 8 && (u16::from(b0) << 8 | u16::from(b1)) % 31 == 0
 }
 
 impl Decoder {
     /// Decodes `input`; returns what is decoded so far.
     pub fn decode(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
-        match self {
-            Decoder::Gzip(d) => {
-                d.write_all(input)?;
-                d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-            Decoder::Deflate(d) => {
-                d.write_all(input)?;
-                d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-            Decoder::Brotli(d) => {
-                d.write_all(input)?;
-                d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
+        self.received |= !input.is_empty();
+        match &mut self.kind {
+            DecoderKind::Gzip(d) => pump(d, input, |d| d.get_mut()),
+            DecoderKind::Zlib(d) => pump(d, input, |d| d.get_mut()),
+            DecoderKind::RawDeflate(d) => pump(d, input, |d| d.get_mut()),
+            DecoderKind::Brotli(d) => pump(d.as_mut(), input, |d| d.get_mut()),
+            DecoderKind::SniffDeflate(head) => {
+                head.extend_from_slice(input);
+                if head.len() < 2 {
+                    return Ok(Vec::new());
+                }
+                let head = std::mem::take(head);
+                self.kind = if is_zlib_header(head[0], head[1]) {
+                    DecoderKind::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+                } else {
+                    DecoderKind::RawDeflate(flate2::write::DeflateDecoder::new(Vec::new()))
+                };
+                self.decode(&head)
             }
         }
     }
 
+    /// True once the body turned out to be raw deflate rather than zlib.
+    pub fn is_raw_deflate(&self) -> bool {
+        matches!(self.kind, DecoderKind::RawDeflate(_))
+    }
+
     /// Ends the stream: errors if it was truncated.
     pub fn finish(self) -> io::Result<Vec<u8>> {
-        match self {
-            Decoder::Gzip(d) => d.finish(),
-            Decoder::Deflate(d) => d.finish(),
-            Decoder::Brotli(d) => d.into_inner().map_err(|_| {
+        if !self.received {
+            return Ok(Vec::new());
+        }
+        match self.kind {
+            DecoderKind::Gzip(d) => d.finish(),
+            DecoderKind::Zlib(d) => d.finish(),
+            DecoderKind::RawDeflate(d) => d.finish(),
+            DecoderKind::SniffDeflate(_) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated deflate stream",
+            )),
+            DecoderKind::Brotli(d) => d.into_inner().map_err(|_| {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "truncated brotli stream")
             }),
         }
@@ -122,31 +164,32 @@ impl Decoder {
 pub enum Encoder {
     /// gzip.
     Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    /// zlib.
-    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
+    /// `deflate` as zlib.
+    Zlib(flate2::write::ZlibEncoder<Vec<u8>>),
+    /// `deflate` as raw deflate, when the app sent that.
+    RawDeflate(flate2::write::DeflateEncoder<Vec<u8>>),
     /// brotli.
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
 impl Encoder {
+    /// Answers in the same deflate flavour as the app; call before the first `encode`.
+    pub fn follow(&mut self, decoder: &Decoder) {
+        if decoder.is_raw_deflate() && matches!(self, Encoder::Zlib(_)) {
+            *self = Encoder::RawDeflate(flate2::write::DeflateEncoder::new(
+                Vec::new(),
+                Compression::fast(),
+            ));
+        }
+    }
+
     /// Encodes `input` and flushes; returns the bytes ready to send.
     pub fn encode(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
         match self {
-            Encoder::Gzip(e) => {
-                e.write_all(input)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()))
-            }
-            Encoder::Deflate(e) => {
-                e.write_all(input)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()))
-            }
-            Encoder::Brotli(e) => {
-                e.write_all(input)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()))
-            }
+            Encoder::Gzip(e) => pump(e, input, |e| e.get_mut()),
+            Encoder::Zlib(e) => pump(e, input, |e| e.get_mut()),
+            Encoder::RawDeflate(e) => pump(e, input, |e| e.get_mut()),
+            Encoder::Brotli(e) => pump(e.as_mut(), input, |e| e.get_mut()),
         }
     }
 
@@ -154,7 +197,8 @@ impl Encoder {
     pub fn finish(self) -> io::Result<Vec<u8>> {
         match self {
             Encoder::Gzip(e) => e.finish(),
-            Encoder::Deflate(e) => e.finish(),
+            Encoder::Zlib(e) => e.finish(),
+            Encoder::RawDeflate(e) => e.finish(),
             Encoder::Brotli(e) => Ok(e.into_inner()),
         }
     }
@@ -182,6 +226,38 @@ mod tests {
             out.extend(dec.finish().unwrap());
             assert_eq!(out, page, "{coding:?}");
         }
+    }
+
+    #[test]
+    fn empty_bodies_and_raw_deflate_are_accepted() {
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
+            let mut dec = coding.decoder().unwrap();
+            assert!(dec.decode(&[]).unwrap().is_empty());
+            assert!(dec.finish().unwrap().is_empty(), "{coding:?}: empty body");
+        }
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        raw.write_all(b"<p>old IIS</p>").unwrap();
+        let raw = raw.finish().unwrap();
+        let mut dec = Coding::Deflate.decoder().unwrap();
+        let mut out = Vec::new();
+        for byte in &raw {
+            out.extend(dec.decode(&[*byte]).unwrap());
+        }
+        out.extend_from_slice(&[]);
+        assert!(dec.is_raw_deflate());
+        let mut enc = Coding::Deflate.encoder().unwrap();
+        enc.follow(&dec);
+        out.extend(dec.finish().unwrap());
+        assert_eq!(out, b"<p>old IIS</p>");
+        let mut encoded = enc.encode(&out).unwrap();
+        encoded.extend(enc.finish().unwrap());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::DeflateDecoder::new(&encoded[..]),
+            &mut back,
+        )
+        .unwrap();
+        assert_eq!(back, b"<p>old IIS</p>", "answered as raw deflate too");
     }
 
     #[test]

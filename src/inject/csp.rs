@@ -7,6 +7,10 @@
 //! region (intercom.md §6) are added only to directives the policy actually has, or, when a
 //! directive falls back to `default-src`, to a copy of `default-src` under the directive's
 //! own name (so `default-src` itself never widens).
+//!
+//! `style-src` is left alone: Intercom lists `'unsafe-inline'` for it, but adding that
+//! would open the page to CSS injection. An app with a strict `style-src` must allow the
+//! Messenger's styles itself.
 
 use crate::config::Region;
 
@@ -303,15 +307,6 @@ fn rewrite_policy(policy: &str, ctx: &CspContext<'_>) -> String {
         drop_none(&mut child.sources);
         for host in &ctx.hosts.frame {
             push_unique(&mut child.sources, host);
-        }
-    }
-    // Styles: the Messenger injects inline styles. Where nonces or hashes already govern,
-    // 'unsafe-inline' would be ignored by browsers, so it is only added where it counts.
-    if directives.iter().any(|d| d.name == "style-src") || default.is_some() {
-        let directive = directive_or_copy(&mut directives, "style-src", default.as_ref());
-        drop_none(&mut directive.sources);
-        if !directive.sources.iter().any(|s| is_nonce(s) || is_hash(s)) {
-            push_unique(&mut directive.sources, "'unsafe-inline'");
         }
     }
     render_policy(&directives)

@@ -40,6 +40,7 @@ pub struct Injector {
 
 struct Shared {
     identity: Identity,
+    session_cookie: String,
     messenger: Messenger,
     routes: Routes,
     anonymous: AnonymousPolicy,
@@ -55,6 +56,7 @@ impl Injector {
         Ok(Injector {
             shared: Arc::new(Shared {
                 identity,
+                session_cookie: config.session.cookie.clone(),
                 messenger: Messenger::new(&config.intercom),
                 routes: config.routes.clone(),
                 anonymous: config.intercom.anonymous,
@@ -212,6 +214,16 @@ impl ResponseHook for Plan {
         if !is_html(content_type) {
             return response;
         }
+        if is_attachment(headers) {
+            // A download: the saved file must be the app's, and must not carry a token.
+            return response;
+        }
+        if sets_cookie(headers, &self.shared.session_cookie) {
+            // The session changes with this response (login, switch, logout): the user
+            // read from the request may no longer be the one behind the browser.
+            debug!("response sets the session cookie; page served without the Messenger");
+            return response;
+        }
         let Some(encoding) = page_encoding(content_type) else {
             debug!(
                 content_type,
@@ -219,10 +231,14 @@ impl ResponseHook for Plan {
             );
             return response;
         };
-        let coding_header = headers
-            .get(header::CONTENT_ENCODING)
-            .map(|v| v.to_str().unwrap_or("?"));
-        let Some(coding) = Coding::from_header(coding_header) else {
+        let mut codings = headers.get_all(header::CONTENT_ENCODING).iter();
+        let coding_header = codings.next().map(|v| v.to_str().unwrap_or("?"));
+        let coding = match codings.next() {
+            // Two Content-Encoding lines are a stacked coding: not ours to decode.
+            Some(_) => None,
+            None => Coding::from_header(coding_header),
+        };
+        let Some(coding) = coding else {
             debug!(coding = ?coding_header, "content coding cannot be decoded; passed through");
             return response;
         };
@@ -255,6 +271,28 @@ impl ResponseHook for Plan {
         let body = InjectBody::new(body, rewriter, coding.decoder(), coding.encoder());
         Response::from_parts(parts, ProxyBody::transformed(body))
     }
+}
+
+/// `Content-Disposition: attachment`: the page is a download, not a page view.
+fn is_attachment(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("attachment"))
+        })
+}
+
+/// Whether any `Set-Cookie` of the response names the session cookie.
+fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split_once('='))
+        .any(|(n, _)| n.trim() == name)
 }
 
 /// Rewrites every CSP header so the snippet runs; returns the nonce our script carries.
@@ -306,6 +344,15 @@ fn fix_headers(headers: &mut HeaderMap) {
         header::ETAG,
         header::LAST_MODIFIED,
         header::ACCEPT_RANGES,
+        header::EXPIRES,
+    ] {
+        headers.remove(name);
+    }
+    // CDNs obey these over Cache-Control (and some ignore `Vary: Cookie`).
+    for name in [
+        "cdn-cache-control",
+        "cloudflare-cdn-cache-control",
+        "surrogate-control",
     ] {
         headers.remove(name);
     }
@@ -399,8 +446,14 @@ mod tests {
             ("vary", "Accept-Encoding"),
             ("etag", "\"x\""),
             ("content-length", "10"),
+            ("cdn-cache-control", "max-age=600"),
+            ("surrogate-control", "max-age=600"),
+            ("expires", "Thu, 01 Dec 2030 16:00:00 GMT"),
         ]);
         fix_headers(&mut h);
+        for gone in ["cdn-cache-control", "surrogate-control", "expires"] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
         assert_eq!(h["vary"], "Accept-Encoding, Cookie");
         assert_eq!(h["cache-control"], "private, no-store");
         assert!(h.get("etag").is_none() && h.get("content-length").is_none());

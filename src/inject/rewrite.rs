@@ -69,15 +69,23 @@ impl MessengerScan {
         }
     }
 
-    /// True if a marker ends in `chunk`.
-    fn found_in(&mut self, chunk: &[u8]) -> bool {
+    /// Where in `chunk` the first marker starts (0 when it began in the previous chunk).
+    fn find_in(&mut self, chunk: &[u8]) -> Option<usize> {
         let longest = self.markers.iter().map(Vec::len).max().unwrap_or(0);
-        let head = &chunk[..chunk.len().min(longest)];
-        self.carry.extend_from_slice(head);
-        let found = self.markers.iter().any(|m| {
-            memchr::memmem::find(&self.carry, m).is_some()
-                || memchr::memmem::find(chunk, m).is_some()
-        });
+        let carried = self.carry.len();
+        self.carry
+            .extend_from_slice(&chunk[..chunk.len().min(longest)]);
+        let across = self
+            .markers
+            .iter()
+            .filter_map(|m| memchr::memmem::find(&self.carry, m))
+            .min()
+            .map(|at| at.saturating_sub(carried));
+        let within = self
+            .markers
+            .iter()
+            .filter_map(|m| memchr::memmem::find(chunk, m))
+            .min();
         let keep = longest.saturating_sub(1);
         let source: &[u8] = if chunk.len() >= keep {
             chunk
@@ -85,7 +93,10 @@ impl MessengerScan {
             &self.carry
         };
         self.carry = source[source.len().saturating_sub(keep)..].to_vec();
-        found
+        match (across, within) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -159,6 +170,10 @@ impl PageRewriter {
                     .with_graceful_bail_out_on_memory_limit_exceeded(true),
             )
             .append_element_content_handler(element!("meta[http-equiv]", move |el| {
+                if s3.done.load(Ordering::Relaxed) {
+                    // Past the insertion point: the page is the app's again.
+                    return Ok(());
+                }
                 let is_csp = el
                     .get_attribute("http-equiv")
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-security-policy"));
@@ -216,8 +231,22 @@ impl PageRewriter {
             out.extend_from_slice(chunk);
             return Ok(());
         }
-        if self.scan.found_in(chunk) {
-            self.state.present.store(true, Ordering::Relaxed);
+        if let Some(at) = self.scan.find_in(chunk) {
+            // Parse up to the marker first: a marker after the insertion point is the page's
+            // business, not a Messenger that is already there.
+            self.write_parsed(&chunk[..at], out)?;
+            if !self.is_done() {
+                self.state.present.store(true, Ordering::Relaxed);
+            }
+            return self.write_parsed(&chunk[at..], out);
+        }
+        self.write_parsed(chunk, out)
+    }
+
+    fn write_parsed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RewriteError> {
+        if self.bailed_out {
+            out.extend_from_slice(chunk);
+            return Ok(());
         }
         match self.rewriter.write(chunk) {
             Ok(()) => {
@@ -329,6 +358,23 @@ mod tests {
         assert_eq!(run(page, 4), page);
         let inline = "<head><script>window.intercomSettings={};</script></head><body></body>";
         assert_eq!(run(inline, 1000), inline);
+    }
+
+    #[test]
+    fn markers_after_the_insertion_point_do_not_count() {
+        let page = "<head></head><body><p>We use intercomSettings in our docs</p><meta http-equiv=content-security-policy content=\"script-src 'self'\"></body>";
+        for chunk in [1, 9, 4096] {
+            assert_eq!(
+                run(page, chunk),
+                page.replace("</head>", "<script>S</script></head>"),
+                "chunk {chunk}"
+            );
+        }
+        let split = "<head><script>window.interc";
+        assert_eq!(
+            run(&format!("{split}omSettings={{}}</script></head>"), 3),
+            format!("{split}omSettings={{}}</script></head>")
+        );
     }
 
     #[test]

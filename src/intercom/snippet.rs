@@ -26,7 +26,7 @@ impl Snippet {
 (function(){{var w=window;var ic=w.Intercom;if(typeof ic===\"function\"){{ic('reattach_activator');ic('update',w.intercomSettings);}}\
 else{{var d=document;var i=function(){{i.c(arguments);}};i.q=[];i.c=function(args){{i.q.push(args);}};w.Intercom=i;\
 var l=function(){{var s=d.createElement('script');s.type='text/javascript';s.async=true;s.src={widget_url};\
-var x=d.getElementsByTagName('script')[0];if(x&&x.parentNode){{x.parentNode.insertBefore(s,x);}}else{{d.head.appendChild(s);}}}};\
+var x=d.getElementsByTagName('script')[0];if(x){{x.parentNode.insertBefore(s,x);}}else{{d.head.appendChild(s);}}}};\
 if(d.readyState==='complete'){{l();}}else if(w.attachEvent){{w.attachEvent('onload',l);}}else{{w.addEventListener('load',l,false);}}}}}})();"
         );
         let digest = Sha256::digest(script.as_bytes());
@@ -50,22 +50,34 @@ if(d.readyState==='complete'){{l();}}else if(w.attachEvent){{w.attachEvent('onlo
     }
 }
 
-/// JSON that cannot end an inline `<script>` or break a JS string: `<`, `>`, `&`, U+2028
-/// and U+2029 become `\uXXXX` escapes (valid JSON and valid JavaScript).
+/// JSON that cannot end an inline `<script>` or break a JS string, in pure ASCII: `<`, `>`,
+/// `&` and every non-ASCII character become `\uXXXX` escapes (valid JSON and JavaScript).
+///
+/// ASCII only, because the script is inserted into pages of any ASCII-compatible charset
+/// (lol_html would write an unmappable character as `&#NNNN;`, which a script takes
+/// literally) and its CSP hash must match the bytes the browser sees. Without `<` and `&`
+/// the script is also well-formed XML, for XHTML pages.
 pub fn escape_json_for_script(value: &Value) -> String {
     let json = value.to_string();
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
         match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
+            '<' | '>' | '&' => push_escape(&mut out, c as u16),
+            c if c.is_ascii() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    push_escape(&mut out, *unit);
+                }
+            }
         }
     }
     out
+}
+
+fn push_escape(out: &mut String, unit: u16) {
+    use std::fmt::Write;
+    let _ = write!(out, "\\u{unit:04x}");
 }
 
 fn escape_attribute(value: &str) -> String {
@@ -80,6 +92,25 @@ fn escape_attribute(value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_script_is_ascii_and_well_formed_xml_text() {
+        let mut settings = Map::new();
+        settings.insert("name".into(), json!("Zoë 😀 <b>&"));
+        let s = Snippet::render(&settings, "https://widget.intercom.io/widget/abc");
+        assert!(s.script.is_ascii());
+        assert!(
+            !s.script.contains('<') && !s.script.contains('&'),
+            "{}",
+            s.script
+        );
+        assert!(
+            s.script
+                .contains("Zo\\u00eb \\ud83d\\ude00 \\u003cb\\u003e\\u0026"),
+            "{}",
+            s.script
+        );
+    }
 
     #[test]
     fn hostile_values_cannot_close_the_script() {
