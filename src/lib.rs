@@ -43,10 +43,14 @@ pub async fn bind(config: &Config) -> Result<Server, StartError> {
 
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let server = bind(config).await?;
+    let injector = Arc::new(inject::Injector::from_config(config)?);
+    let prepared = proxy::prepare(config, Some(injector.clone()))?;
+    let server = proxy::bind(prepared, config).await?;
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
     }
+    // In the background: a slow or dead store must not delay serving.
+    tokio::spawn(async move { injector.log_reachability().await });
     server.serve(shutdown).await;
     Ok(())
 }

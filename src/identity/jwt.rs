@@ -5,7 +5,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 use tracing::debug;
 
-use super::{Resolution, ResolveFuture, SessionResolver, resolve_document};
+use super::{Resolution, ResolveFuture, Session, SessionResolver, resolve_document};
 use crate::config::{FieldMap, JwtResolverConfig};
 
 /// Verifies the app's session JWT (signature, algorithm, `exp`, `nbf`) and maps its claims.
@@ -51,8 +51,16 @@ impl JwtResolver {
 }
 
 impl SessionResolver for JwtResolver {
-    fn resolve<'a>(&'a self, cookie_value: &'a str) -> ResolveFuture<'a> {
-        let resolution = self.resolve_now(cookie_value);
+    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
+        let resolution = self.resolve_now(session.cookie);
         Box::pin(std::future::ready(Ok(resolution)))
+    }
+
+    fn describe(&self) -> String {
+        "JWT session cookie".to_string()
+    }
+
+    fn is_remote(&self) -> bool {
+        false
     }
 }

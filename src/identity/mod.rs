@@ -3,21 +3,31 @@
 //! One [`SessionResolver`] is chosen by `session.resolver`; [`Identity`] wraps it with the
 //! cookie lookup, the `session.timeout` bound and the rule "any doubt means no identity".
 
+mod cache;
 mod cookie;
+mod express;
 mod fields;
+mod http;
 mod jwt;
+mod redis;
+mod sql;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use http::HeaderMap;
+use ::http::HeaderMap;
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
 
+pub use cache::CachedResolver;
 pub use cookie::session_cookie;
+pub use express::express_session_id;
 pub use fields::user_from_document;
+pub use http::HttpResolver;
 pub use jwt::JwtResolver;
+pub use redis::RedisResolver;
+pub use sql::SqlResolver;
 
 use crate::config::{FieldMap, ResolverConfig, SessionConfig};
 
@@ -44,7 +54,7 @@ pub enum Resolution {
 }
 
 /// Why a lookup could not conclude (store down, bad answer): treated as "no identity".
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
     /// The session store or introspection endpoint failed.
     #[error("session store error: {0}")]
@@ -55,10 +65,33 @@ pub enum ResolveError {
 pub type ResolveFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Resolution, ResolveError>> + Send + 'a>>;
 
-/// Turns a session cookie value into a [`Resolution`]. One implementation per resolver kind.
+/// The session a request presents: the session cookie's value, and the request headers
+/// (the introspection resolver forwards the browser's `Cookie` header).
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    /// The raw value of the session cookie.
+    pub cookie: &'a str,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// Turns a session into a [`Resolution`]. One implementation per resolver kind.
 pub trait SessionResolver: Send + Sync + 'static {
-    /// Resolves the value of the session cookie.
-    fn resolve<'a>(&'a self, cookie_value: &'a str) -> ResolveFuture<'a>;
+    /// Resolves the session.
+    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a>;
+
+    /// Checks that the store answers (logged at start; never fatal).
+    fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// What the store is, for log lines (never with credentials).
+    fn describe(&self) -> String;
+
+    /// Whether lookups leave the process (worth a reachability check at start).
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 /// Session cookies longer than this are not looked at: no app issues them, and hashing or
@@ -70,30 +103,40 @@ pub struct Identity {
     cookie_name: String,
     resolver: Box<dyn SessionResolver>,
     timeout: Duration,
+    warnings: WarnLimiter,
 }
 
 /// Why the identity layer could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The configured resolver is not available in this build yet.
-    #[error("session.resolver: the {0} resolver is not implemented yet (use \"jwt\")")]
-    Unsupported(&'static str),
+    /// A resolver setting is unusable.
+    #[error("{key}: {message}")]
+    Config {
+        /// The config key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Identity {
-    /// Builds the resolver chosen by `[session]`.
+    /// Builds the resolver chosen by `[session]`, with the lookup cache for store-backed
+    /// resolvers. Nothing connects yet: a store that is down at start is not fatal.
     pub fn from_config(config: &SessionConfig) -> Result<Identity, IdentityError> {
+        let fields = config.fields.clone();
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
-            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, config.fields.clone())),
-            ResolverConfig::Http(_) => return Err(IdentityError::Unsupported("http")),
-            ResolverConfig::Redis(_) => return Err(IdentityError::Unsupported("redis")),
-            ResolverConfig::Sql(_) => return Err(IdentityError::Unsupported("sql")),
+            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, fields)),
+            ResolverConfig::Http(http) => {
+                CachedResolver::wrap(Box::new(HttpResolver::new(http, fields, config.timeout)?), config.cache_ttl)
+            }
+            ResolverConfig::Redis(redis) => {
+                CachedResolver::wrap(Box::new(RedisResolver::new(redis, fields, config.timeout)?), config.cache_ttl)
+            }
+            ResolverConfig::Sql(sql) => {
+                CachedResolver::wrap(Box::new(SqlResolver::new(sql, fields, config.timeout)?), config.cache_ttl)
+            }
         };
-        Ok(Identity::new(
-            config.cookie.clone(),
-            resolver,
-            config.timeout,
-        ))
+        Ok(Identity::new(config.cookie.clone(), resolver, config.timeout))
     }
 
     /// An identity layer over any resolver.
@@ -102,6 +145,21 @@ impl Identity {
             cookie_name,
             resolver,
             timeout,
+            warnings: WarnLimiter::default(),
+        }
+    }
+
+    /// Logs whether the session store answers. A warning, never a refusal: a restart during a
+    /// store outage must still serve pages.
+    pub async fn log_reachability(&self) {
+        if !self.resolver.is_remote() {
+            return;
+        }
+        let store = self.resolver.describe();
+        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), self.resolver.probe()).await {
+            Ok(Ok(())) => tracing::info!(%store, "session store reachable"),
+            Ok(Err(e)) => warn!(%store, error = %e, "session store unreachable at start; pages are served without identity until it answers"),
+            Err(_) => warn!(%store, "session store did not answer at start; pages are served without identity until it answers"),
         }
     }
 
@@ -112,25 +170,59 @@ impl Identity {
             return Resolution::Anonymous;
         };
         if value.len() > MAX_COOKIE_LEN {
-            debug!(
-                len = value.len(),
-                "session cookie too long; treated as anonymous"
-            );
+            debug!(len = value.len(), "session cookie too long; treated as anonymous");
             return Resolution::Anonymous;
         }
-        match tokio::time::timeout(self.timeout, self.resolver.resolve(value)).await {
+        let session = Session { cookie: value, headers };
+        match tokio::time::timeout(self.timeout, self.resolver.resolve(session)).await {
             Ok(Ok(resolution)) => resolution,
             Ok(Err(e)) => {
-                warn!(error = %e, "session lookup failed; serving without identity");
+                if let Some(suppressed) = self.warnings.allow() {
+                    warn!(error = %e, suppressed, "session lookup failed; serving without identity");
+                }
                 Resolution::Anonymous
             }
             Err(_) => {
-                warn!(
-                    timeout_ms = self.timeout.as_millis() as u64,
-                    "session lookup timed out; serving without identity"
-                );
+                if let Some(suppressed) = self.warnings.allow() {
+                    warn!(
+                        timeout_ms = self.timeout.as_millis() as u64,
+                        suppressed, "session lookup timed out; serving without identity"
+                    );
+                }
                 Resolution::Anonymous
             }
+        }
+    }
+}
+
+/// At most one warning per interval, counting the ones it held back: a store outage under
+/// load must not flood the log.
+#[derive(Default)]
+struct WarnLimiter {
+    last_ms: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl WarnLimiter {
+    const INTERVAL_MS: u64 = 10_000;
+
+    /// `Some(count of warnings held back since the last one)` when a warning may be logged.
+    fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= Self::INTERVAL_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
         }
     }
 }

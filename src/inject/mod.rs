@@ -70,6 +70,13 @@ impl Injector {
     }
 }
 
+impl Injector {
+    /// Logs whether the session store answers (a warning, never fatal).
+    pub async fn log_reachability(&self) {
+        self.shared.identity.log_reachability().await;
+    }
+}
+
 /// `scheme://host[:port]` of a URL, for CSP.
 fn origin_of(url: &str) -> Option<String> {
     let uri: http::Uri = url.parse().ok()?;

@@ -1,0 +1,116 @@
+//! `resolver = "http"`: ask the app (or an auth service) who the browser is. The browser's
+//! `Cookie` header is sent, and nothing else of the request; a 2xx JSON answer is the
+//! session document, 401/403/404 mean anonymous, anything else is "unknown".
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+
+use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, resolve_document};
+use crate::config::{FieldMap, HttpResolverConfig};
+
+/// The largest introspection answer read; a session document is small.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Resolves sessions through an introspection URL.
+pub struct HttpResolver {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    url: Uri,
+    fields: FieldMap,
+}
+
+impl HttpResolver {
+    /// A resolver for `[session.http]`; `timeout` bounds connecting.
+    pub fn new(config: &HttpResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeout));
+        let tls = crate::proxy::tls::upstream_client_config(None).map_err(|e| IdentityError::Config {
+            key: "session.http.url",
+            message: e.to_string(),
+        })?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(HttpResolver {
+            client: Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .build(connector),
+            url: config.url.clone(),
+            fields,
+        })
+    }
+
+    async fn lookup(&self, session: Session<'_>) -> Result<Resolution, ResolveError> {
+        let cookies: Vec<&[u8]> = session
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        let cookie = HeaderValue::from_bytes(&cookies.join(&b"; "[..]))
+            .map_err(|_| ResolveError::Store("unusable Cookie header".into()))?;
+        let request = Request::get(self.url.clone())
+            .header(header::COOKIE, cookie)
+            .header(header::ACCEPT, "application/json")
+            .body(Empty::new())
+            .map_err(|e| ResolveError::Store(e.to_string()))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| ResolveError::Store(format!("introspection request failed: {e}")))?;
+        let status = response.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+            return Ok(Resolution::Anonymous);
+        }
+        if !status.is_success() {
+            return Err(ResolveError::Store(format!("introspection answered {status}")));
+        }
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| ResolveError::Store(format!("introspection answer unreadable: {e}")))?
+            .to_bytes();
+        let document: Value = serde_json::from_slice(&body)
+            .map_err(|e| ResolveError::Store(format!("introspection answer is not JSON: {e}")))?;
+        Ok(resolve_document(&self.fields, &document))
+    }
+}
+
+impl SessionResolver for HttpResolver {
+    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
+        Box::pin(self.lookup(session))
+    }
+
+    fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
+        Box::pin(async move {
+            // Any HTTP answer means the endpoint is up; 401 is what it says to no cookie.
+            let request = Request::get(self.url.clone())
+                .body(Empty::new())
+                .map_err(|e| ResolveError::Store(e.to_string()))?;
+            self.client
+                .request(request)
+                .await
+                .map(drop)
+                .map_err(|e| ResolveError::Store(e.to_string()))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("introspection URL {}", self.url)
+    }
+}

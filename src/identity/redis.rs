@@ -1,0 +1,135 @@
+//! `resolver = "redis"`: the session lives in Redis (express-session + connect-redis, Rails
+//! and Django Redis stores…). The value is a JSON string, or a hash whose fields are the
+//! document.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, express_session_id, resolve_document};
+use crate::config::{CookieFormat, FieldMap, RedisResolverConfig, Secret};
+
+/// Session ids longer than this are not looked up.
+const MAX_SID_LEN: usize = 512;
+
+/// Resolves sessions stored in Redis.
+pub struct RedisResolver {
+    client: redis::Client,
+    /// Created on first use: a Redis that is down at start must not stop the proxy, and the
+    /// manager reconnects by itself afterwards.
+    connection: OnceCell<ConnectionManager>,
+    timeout: Duration,
+    key_template: String,
+    cookie_format: CookieFormat,
+    cookie_secret: Option<Secret>,
+    fields: FieldMap,
+}
+
+fn store_error(e: redis::RedisError) -> ResolveError {
+    // RedisError's Display never includes the URL or password.
+    ResolveError::Store(format!("redis: {e}"))
+}
+
+impl RedisResolver {
+    /// A resolver for `[session.redis]`; nothing connects yet.
+    pub fn new(config: &RedisResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
+        let client = redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
+            key: "session.redis.url",
+            message: format!("unusable Redis URL ({:?})", e.kind()),
+        })?;
+        Ok(RedisResolver {
+            client,
+            connection: OnceCell::new(),
+            timeout,
+            key_template: config.key.clone(),
+            cookie_format: config.cookie_format,
+            cookie_secret: config.cookie_secret.clone(),
+            fields,
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, ResolveError> {
+        let manager = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(manager.clone())
+    }
+
+    /// The session id the cookie carries, or `None` when the cookie is not a valid one.
+    fn session_id(&self, cookie: &str) -> Option<String> {
+        let sid = match self.cookie_format {
+            CookieFormat::Raw => Some(cookie.to_string()),
+            CookieFormat::Express => express_session_id(cookie, self.cookie_secret.as_ref().map(Secret::expose)),
+        }?;
+        (!sid.is_empty() && sid.len() <= MAX_SID_LEN).then_some(sid)
+    }
+
+    async fn lookup(&self, cookie: &str) -> Result<Resolution, ResolveError> {
+        let Some(sid) = self.session_id(cookie) else {
+            return Ok(Resolution::Anonymous);
+        };
+        let key = self.key_template.replace("{sid}", &sid);
+        let mut connection = self.connection().await?;
+        let document = match connection.get::<_, Option<String>>(&key).await {
+            Ok(None) => return Ok(Resolution::Anonymous),
+            Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(document) => document,
+                // A value that is not JSON (a Rails Marshal blob, say) names nobody.
+                Err(_) => return Err(ResolveError::Store("redis: session value is not JSON".into())),
+            },
+            Err(e) if e.code() == Some("WRONGTYPE") => {
+                let hash: Vec<(String, String)> = connection.hgetall(&key).await.map_err(store_error)?;
+                if hash.is_empty() {
+                    return Ok(Resolution::Anonymous);
+                }
+                let fields: Map<String, Value> = hash
+                    .into_iter()
+                    .map(|(k, v)| {
+                        // A field holding JSON (a nested object, a number) is read as JSON.
+                        let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
+                        (k, value)
+                    })
+                    .collect();
+                Value::Object(fields)
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        Ok(resolve_document(&self.fields, &document))
+    }
+}
+
+impl SessionResolver for RedisResolver {
+    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
+        Box::pin(self.lookup(session.cookie))
+    }
+
+    fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
+        Box::pin(async move {
+            let mut connection = self.connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .map(drop)
+                .map_err(store_error)
+        })
+    }
+
+    fn describe(&self) -> String {
+        let info = self.client.get_connection_info();
+        format!("redis at {}", info.addr())
+    }
+}

@@ -1,0 +1,184 @@
+//! `resolver = "sql"`: the session lives in a PostgreSQL or MySQL/MariaDB table. The query
+//! takes the session id as its one bound parameter; the first row, as a JSON object keyed by
+//! column name, is the session document.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Column, Row};
+use tokio::sync::OnceCell;
+
+use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, resolve_document};
+use crate::config::{FieldMap, SqlResolverConfig};
+
+/// Connections per pool: lookups are short and cached.
+const POOL_SIZE: u32 = 8;
+/// Session ids longer than this are not looked up.
+const MAX_SID_LEN: usize = 512;
+
+enum Options {
+    Postgres(PgConnectOptions),
+    MySql(MySqlConnectOptions),
+}
+
+enum Pool {
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+/// Resolves sessions stored in SQL.
+pub struct SqlResolver {
+    options: Options,
+    /// Created on first use (inside the runtime); connections open lazily, so a database
+    /// that is down at start does not stop the proxy.
+    pool: OnceCell<Pool>,
+    query: String,
+    timeout: Duration,
+    fields: FieldMap,
+}
+
+fn store_error(e: sqlx::Error) -> ResolveError {
+    // sqlx errors name the failure, not the connection URL.
+    ResolveError::Store(format!("sql: {e}"))
+}
+
+impl SqlResolver {
+    /// A resolver for `[session.sql]`; the URL is parsed now, nothing connects yet.
+    pub fn new(config: &SqlResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
+        let invalid = |e: sqlx::Error| IdentityError::Config {
+            key: "session.sql.url",
+            message: format!("unusable database URL: {e}"),
+        };
+        let scheme = config.url.split("://").next().unwrap_or_default();
+        let options = match scheme {
+            "postgres" | "postgresql" => Options::Postgres(PgConnectOptions::from_str(&config.url).map_err(invalid)?),
+            _ => {
+                // sqlx names MariaDB URLs mysql://.
+                let url = config.url.replacen("mariadb://", "mysql://", 1);
+                Options::MySql(MySqlConnectOptions::from_str(&url).map_err(invalid)?)
+            }
+        };
+        Ok(SqlResolver {
+            options,
+            pool: OnceCell::new(),
+            query: config.query.clone(),
+            timeout,
+            fields,
+        })
+    }
+
+    async fn pool(&self) -> &Pool {
+        self.pool
+            .get_or_init(|| async {
+                match &self.options {
+                    Options::Postgres(o) => Pool::Postgres(
+                        PgPoolOptions::new()
+                            .max_connections(POOL_SIZE)
+                            .acquire_timeout(self.timeout)
+                            .connect_lazy_with(o.clone()),
+                    ),
+                    Options::MySql(o) => Pool::MySql(
+                        MySqlPoolOptions::new()
+                            .max_connections(POOL_SIZE)
+                            .acquire_timeout(self.timeout)
+                            .connect_lazy_with(o.clone()),
+                    ),
+                }
+            })
+            .await
+    }
+
+    async fn lookup(&self, sid: &str) -> Result<Resolution, ResolveError> {
+        if sid.is_empty() || sid.len() > MAX_SID_LEN {
+            return Ok(Resolution::Anonymous);
+        }
+        // Always bound, never interpolated; sqlx prepares it once per connection.
+        let document = match self.pool().await {
+            Pool::Postgres(pool) => sqlx::query(AssertSqlSafe(self.query.clone()))
+                .bind(sid)
+                .fetch_optional(pool)
+                .await
+                .map_err(store_error)?
+                .map(|row| pg_document(&row)),
+            Pool::MySql(pool) => sqlx::query(AssertSqlSafe(self.query.clone()))
+                .bind(sid)
+                .fetch_optional(pool)
+                .await
+                .map_err(store_error)?
+                .map(|row| mysql_document(&row)),
+        };
+        Ok(match document {
+            Some(document) => resolve_document(&self.fields, &document),
+            None => Resolution::Anonymous,
+        })
+    }
+}
+
+/// Column values as JSON: JSON columns nested, numbers, booleans and text as themselves;
+/// types without a JSON form (timestamps, UUIDs: cast them to text in the query) are null.
+fn pg_document(row: &PgRow) -> Value {
+    let mut doc = Map::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let value = None
+            .or_else(|| row.try_get::<Option<Value>, _>(i).ok().map(Option::unwrap_or_default))
+            .or_else(|| row.try_get::<Option<String>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::String)))
+            .or_else(|| row.try_get::<Option<i64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<i32>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<i16>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<f64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<bool>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .unwrap_or(Value::Null);
+        doc.insert(column.name().to_string(), value);
+    }
+    Value::Object(doc)
+}
+
+/// As [`pg_document`], for MySQL/MariaDB (whose JSON columns may arrive as text).
+fn mysql_document(row: &MySqlRow) -> Value {
+    let mut doc = Map::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let value = None
+            .or_else(|| row.try_get::<Option<Value>, _>(i).ok().map(Option::unwrap_or_default))
+            .or_else(|| row.try_get::<Option<String>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::String)))
+            .or_else(|| row.try_get::<Option<i64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<u64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<f64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| row.try_get::<Option<bool>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| {
+                row.try_get::<Option<Vec<u8>>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, |b| Value::String(String::from_utf8_lossy(&b).into_owned())))
+            })
+            .unwrap_or(Value::Null);
+        doc.insert(column.name().to_string(), value);
+    }
+    Value::Object(doc)
+}
+
+impl SessionResolver for SqlResolver {
+    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
+        Box::pin(self.lookup(session.cookie))
+    }
+
+    fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
+        Box::pin(async move {
+            match self.pool().await {
+                Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+                Pool::MySql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            }
+            .map_err(store_error)
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.options {
+            Options::Postgres(o) => format!("postgres at {}:{}", o.get_host(), o.get_port()),
+            Options::MySql(o) => format!("mysql at {}:{}", o.get_host(), o.get_port()),
+        }
+    }
+}
