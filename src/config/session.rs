@@ -134,7 +134,7 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         );
     }
     let resolver_name = s.choice("resolver", "resolver", RESOLVERS);
-    let cache_ttl = s.duration("cache_ttl").unwrap_or(Duration::from_secs(30));
+    let cache_ttl = s.duration("cache_ttl").unwrap_or(Duration::from_secs(5));
     let timeout = match s.duration("timeout") {
         Some(d) if d.is_zero() => {
             s.issue("timeout", "must be greater than zero");

@@ -28,7 +28,12 @@ struct TtlByOutcome {
 }
 
 impl Expiry<[u8; 32], Resolution> for TtlByOutcome {
-    fn expire_after_create(&self, _key: &[u8; 32], value: &Resolution, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Resolution,
+        _now: Instant,
+    ) -> Option<Duration> {
         Some(match value {
             Resolution::User(_) => self.positive,
             Resolution::Anonymous => self.positive.min(NEGATIVE_TTL),

@@ -9,9 +9,14 @@ use sha2::Sha256;
 /// (compared in constant time); a cookie without the `s:` prefix is unsigned and refused
 /// when a secret is set.
 pub fn express_session_id(cookie_value: &str, secret: Option<&[u8]>) -> Option<String> {
-    let decoded = percent_encoding::percent_decode_str(cookie_value).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(cookie_value)
+        .decode_utf8()
+        .ok()?;
     let Some(signed) = decoded.strip_prefix("s:") else {
-        return secret.is_none().then(|| decoded.into_owned()).filter(|s| !s.is_empty());
+        return secret
+            .is_none()
+            .then(|| decoded.into_owned())
+            .filter(|s| !s.is_empty());
     };
     let (sid, signature) = signed.rsplit_once('.')?;
     if sid.is_empty() {
@@ -35,19 +40,27 @@ mod tests {
     fn sign(sid: &str, secret: &[u8]) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap();
         mac.update(sid.as_bytes());
-        let sig = base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
+        let sig =
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
         format!("s%3A{sid}.{}", sig.replace('+', "%2B").replace('/', "%2F"))
     }
 
     #[test]
     fn verifies_express_signatures() {
         let cookie = sign("abc123", b"keyboard cat");
-        assert_eq!(express_session_id(&cookie, Some(b"keyboard cat")).as_deref(), Some("abc123"));
+        assert_eq!(
+            express_session_id(&cookie, Some(b"keyboard cat")).as_deref(),
+            Some("abc123")
+        );
         assert_eq!(express_session_id(&cookie, None).as_deref(), Some("abc123"));
         assert_eq!(express_session_id(&cookie, Some(b"other secret")), None);
         let tampered = cookie.replacen("abc123", "abc124", 1);
         assert_eq!(express_session_id(&tampered, Some(b"keyboard cat")), None);
-        assert_eq!(express_session_id("abc123", Some(b"keyboard cat")), None, "unsigned refused");
+        assert_eq!(
+            express_session_id("abc123", Some(b"keyboard cat")),
+            None,
+            "unsigned refused"
+        );
         assert_eq!(express_session_id("s%3A.sig", None), None);
         assert_eq!(express_session_id("%ZZ", None).as_deref(), Some("%ZZ"));
     }

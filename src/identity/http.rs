@@ -16,7 +16,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
-use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, resolve_document};
+use super::{
+    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
+    resolve_document,
+};
 use crate::config::{FieldMap, HttpResolverConfig};
 
 /// The largest introspection answer read; a session document is small.
@@ -31,15 +34,20 @@ pub struct HttpResolver {
 
 impl HttpResolver {
     /// A resolver for `[session.http]`; `timeout` bounds connecting.
-    pub fn new(config: &HttpResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
+    pub fn new(
+        config: &HttpResolverConfig,
+        fields: FieldMap,
+        timeout: Duration,
+    ) -> Result<Self, IdentityError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
-        let tls = crate::proxy::tls::upstream_client_config(None).map_err(|e| IdentityError::Config {
-            key: "session.http.url",
-            message: e.to_string(),
-        })?;
+        let tls =
+            crate::proxy::tls::upstream_client_config(None).map_err(|e| IdentityError::Config {
+                key: "session.http.url",
+                message: e.to_string(),
+            })?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -74,11 +82,16 @@ impl HttpResolver {
             .await
             .map_err(|e| ResolveError::Store(format!("introspection request failed: {e}")))?;
         let status = response.status();
-        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+        if matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ) {
             return Ok(Resolution::Anonymous);
         }
         if !status.is_success() {
-            return Err(ResolveError::Store(format!("introspection answered {status}")));
+            return Err(ResolveError::Store(format!(
+                "introspection answered {status}"
+            )));
         }
         let body = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()

@@ -126,17 +126,24 @@ impl Identity {
         let fields = config.fields.clone();
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
             ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, fields)),
-            ResolverConfig::Http(http) => {
-                CachedResolver::wrap(Box::new(HttpResolver::new(http, fields, config.timeout)?), config.cache_ttl)
-            }
-            ResolverConfig::Redis(redis) => {
-                CachedResolver::wrap(Box::new(RedisResolver::new(redis, fields, config.timeout)?), config.cache_ttl)
-            }
-            ResolverConfig::Sql(sql) => {
-                CachedResolver::wrap(Box::new(SqlResolver::new(sql, fields, config.timeout)?), config.cache_ttl)
-            }
+            ResolverConfig::Http(http) => CachedResolver::wrap(
+                Box::new(HttpResolver::new(http, fields, config.timeout)?),
+                config.cache_ttl,
+            ),
+            ResolverConfig::Redis(redis) => CachedResolver::wrap(
+                Box::new(RedisResolver::new(redis, fields, config.timeout)?),
+                config.cache_ttl,
+            ),
+            ResolverConfig::Sql(sql) => CachedResolver::wrap(
+                Box::new(SqlResolver::new(sql, fields, config.timeout)?),
+                config.cache_ttl,
+            ),
         };
-        Ok(Identity::new(config.cookie.clone(), resolver, config.timeout))
+        Ok(Identity::new(
+            config.cookie.clone(),
+            resolver,
+            config.timeout,
+        ))
     }
 
     /// An identity layer over any resolver.
@@ -156,10 +163,19 @@ impl Identity {
             return;
         }
         let store = self.resolver.describe();
-        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), self.resolver.probe()).await {
+        match tokio::time::timeout(
+            self.timeout.max(Duration::from_secs(2)),
+            self.resolver.probe(),
+        )
+        .await
+        {
             Ok(Ok(())) => tracing::info!(%store, "session store reachable"),
-            Ok(Err(e)) => warn!(%store, error = %e, "session store unreachable at start; pages are served without identity until it answers"),
-            Err(_) => warn!(%store, "session store did not answer at start; pages are served without identity until it answers"),
+            Ok(Err(e)) => {
+                warn!(%store, error = %e, "session store unreachable at start; pages are served without identity until it answers")
+            }
+            Err(_) => {
+                warn!(%store, "session store did not answer at start; pages are served without identity until it answers")
+            }
         }
     }
 
@@ -170,10 +186,16 @@ impl Identity {
             return Resolution::Anonymous;
         };
         if value.len() > MAX_COOKIE_LEN {
-            debug!(len = value.len(), "session cookie too long; treated as anonymous");
+            debug!(
+                len = value.len(),
+                "session cookie too long; treated as anonymous"
+            );
             return Resolution::Anonymous;
         }
-        let session = Session { cookie: value, headers };
+        let session = Session {
+            cookie: value,
+            headers,
+        };
         match tokio::time::timeout(self.timeout, self.resolver.resolve(session)).await {
             Ok(Ok(resolution)) => resolution,
             Ok(Err(e)) => {

@@ -11,7 +11,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, express_session_id, resolve_document};
+use super::{
+    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
+    express_session_id, resolve_document,
+};
 use crate::config::{CookieFormat, FieldMap, RedisResolverConfig, Secret};
 
 /// Session ids longer than this are not looked up.
@@ -37,11 +40,16 @@ fn store_error(e: redis::RedisError) -> ResolveError {
 
 impl RedisResolver {
     /// A resolver for `[session.redis]`; nothing connects yet.
-    pub fn new(config: &RedisResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
-            key: "session.redis.url",
-            message: format!("unusable Redis URL ({:?})", e.kind()),
-        })?;
+    pub fn new(
+        config: &RedisResolverConfig,
+        fields: FieldMap,
+        timeout: Duration,
+    ) -> Result<Self, IdentityError> {
+        let client =
+            redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
+                key: "session.redis.url",
+                message: format!("unusable Redis URL ({:?})", e.kind()),
+            })?;
         Ok(RedisResolver {
             client,
             connection: OnceCell::new(),
@@ -73,7 +81,9 @@ impl RedisResolver {
     fn session_id(&self, cookie: &str) -> Option<String> {
         let sid = match self.cookie_format {
             CookieFormat::Raw => Some(cookie.to_string()),
-            CookieFormat::Express => express_session_id(cookie, self.cookie_secret.as_ref().map(Secret::expose)),
+            CookieFormat::Express => {
+                express_session_id(cookie, self.cookie_secret.as_ref().map(Secret::expose))
+            }
         }?;
         (!sid.is_empty() && sid.len() <= MAX_SID_LEN).then_some(sid)
     }
@@ -89,10 +99,15 @@ impl RedisResolver {
             Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
                 Ok(document) => document,
                 // A value that is not JSON (a Rails Marshal blob, say) names nobody.
-                Err(_) => return Err(ResolveError::Store("redis: session value is not JSON".into())),
+                Err(_) => {
+                    return Err(ResolveError::Store(
+                        "redis: session value is not JSON".into(),
+                    ));
+                }
             },
             Err(e) if e.code() == Some("WRONGTYPE") => {
-                let hash: Vec<(String, String)> = connection.hgetall(&key).await.map_err(store_error)?;
+                let hash: Vec<(String, String)> =
+                    connection.hgetall(&key).await.map_err(store_error)?;
                 if hash.is_empty() {
                     return Ok(Resolution::Anonymous);
                 }

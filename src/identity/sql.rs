@@ -13,7 +13,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Column, Row};
 use tokio::sync::OnceCell;
 
-use super::{IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver, resolve_document};
+use super::{
+    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
+    resolve_document,
+};
 use crate::config::{FieldMap, SqlResolverConfig};
 
 /// Connections per pool: lookups are short and cached.
@@ -49,14 +52,20 @@ fn store_error(e: sqlx::Error) -> ResolveError {
 
 impl SqlResolver {
     /// A resolver for `[session.sql]`; the URL is parsed now, nothing connects yet.
-    pub fn new(config: &SqlResolverConfig, fields: FieldMap, timeout: Duration) -> Result<Self, IdentityError> {
+    pub fn new(
+        config: &SqlResolverConfig,
+        fields: FieldMap,
+        timeout: Duration,
+    ) -> Result<Self, IdentityError> {
         let invalid = |e: sqlx::Error| IdentityError::Config {
             key: "session.sql.url",
             message: format!("unusable database URL: {e}"),
         };
         let scheme = config.url.split("://").next().unwrap_or_default();
         let options = match scheme {
-            "postgres" | "postgresql" => Options::Postgres(PgConnectOptions::from_str(&config.url).map_err(invalid)?),
+            "postgres" | "postgresql" => {
+                Options::Postgres(PgConnectOptions::from_str(&config.url).map_err(invalid)?)
+            }
             _ => {
                 // sqlx names MariaDB URLs mysql://.
                 let url = config.url.replacen("mariadb://", "mysql://", 1);
@@ -125,13 +134,41 @@ fn pg_document(row: &PgRow) -> Value {
     let mut doc = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
         let value = None
-            .or_else(|| row.try_get::<Option<Value>, _>(i).ok().map(Option::unwrap_or_default))
-            .or_else(|| row.try_get::<Option<String>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::String)))
-            .or_else(|| row.try_get::<Option<i64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<i32>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<i16>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<f64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<bool>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
+            .or_else(|| {
+                row.try_get::<Option<Value>, _>(i)
+                    .ok()
+                    .map(Option::unwrap_or_default)
+            })
+            .or_else(|| {
+                row.try_get::<Option<String>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::String))
+            })
+            .or_else(|| {
+                row.try_get::<Option<i64>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<i32>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<i16>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<f64>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<bool>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
             .unwrap_or(Value::Null);
         doc.insert(column.name().to_string(), value);
     }
@@ -143,16 +180,42 @@ fn mysql_document(row: &MySqlRow) -> Value {
     let mut doc = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
         let value = None
-            .or_else(|| row.try_get::<Option<Value>, _>(i).ok().map(Option::unwrap_or_default))
-            .or_else(|| row.try_get::<Option<String>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::String)))
-            .or_else(|| row.try_get::<Option<i64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<u64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<f64>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|| row.try_get::<Option<bool>, _>(i).ok().map(|v| v.map_or(Value::Null, Value::from)))
             .or_else(|| {
-                row.try_get::<Option<Vec<u8>>, _>(i)
+                row.try_get::<Option<Value>, _>(i)
                     .ok()
-                    .map(|v| v.map_or(Value::Null, |b| Value::String(String::from_utf8_lossy(&b).into_owned())))
+                    .map(Option::unwrap_or_default)
+            })
+            .or_else(|| {
+                row.try_get::<Option<String>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::String))
+            })
+            .or_else(|| {
+                row.try_get::<Option<i64>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<u64>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<f64>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<bool>, _>(i)
+                    .ok()
+                    .map(|v| v.map_or(Value::Null, Value::from))
+            })
+            .or_else(|| {
+                row.try_get::<Option<Vec<u8>>, _>(i).ok().map(|v| {
+                    v.map_or(Value::Null, |b| {
+                        Value::String(String::from_utf8_lossy(&b).into_owned())
+                    })
+                })
             })
             .unwrap_or(Value::Null);
         doc.insert(column.name().to_string(), value);

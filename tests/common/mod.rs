@@ -312,3 +312,101 @@ pub fn shared_page(name: &str) -> String {
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()))
 }
+
+/// A config whose `[session]` (and its subsections) is `session`.
+pub fn config_with_session(upstream_url: &str, session: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+url = "{upstream_url}"
+connect_timeout = "1s"
+timeout = "2s"
+
+[intercom]
+app_id = "testapp1"
+secret_env = "TEST_MESSENGER_SECRET"
+
+{session}
+"#
+    )
+}
+
+/// A name no other test (or test run) uses, for keys, tables and schemas.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The address of a store from `var`, or the machine default. `None` (after saying
+/// "skipped: …") when nothing answers there and CI is not set; in CI a missing store fails.
+pub async fn store_url(var: &str, default: &str, what: &str) -> Option<String> {
+    let url = std::env::var(var).unwrap_or_else(|_| default.to_string());
+    let host_port = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .map(|authority| {
+            authority
+                .rsplit('@')
+                .next()
+                .unwrap_or(authority)
+                .to_string()
+        })
+        .unwrap_or_default();
+    if TcpStream::connect(&host_port).await.is_ok() {
+        return Some(url);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("no {what} at {host_port} ({var}); CI needs it");
+    }
+    eprintln!("skipped: no {what} at {host_port} (set {var})");
+    None
+}
+
+/// The `user_id` in the Messenger JWT of an injected page, if any.
+pub fn messenger_user(page: &str) -> Option<String> {
+    let (_, _, settings) = find_snippet(page)?;
+    let claims = verify_messenger_jwt(settings["intercom_user_jwt"].as_str()?);
+    claims["user_id"].as_str().map(str::to_string)
+}
+
+/// GET a page as a browser would, with `cookie` as the whole Cookie header.
+pub async fn get_page(
+    proxy: &Proxy,
+    path: &str,
+    cookie: Option<&str>,
+) -> (http::StatusCode, String) {
+    let mut req = Request::get(proxy.url(path)).header("accept", "text/html");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let response = client().request(req.body(empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = body_bytes(response.into_body()).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// An upstream serving the same small HTML page on every path.
+pub async fn html_app() -> Upstream {
+    upstream(|_req| async {
+        let mut r = Response::new(full(APP_PAGE));
+        r.headers_mut()
+            .insert("content-type", "text/html".parse().unwrap());
+        r
+    })
+    .await
+}
+
+pub const APP_PAGE: &str = "<html><head><title>app</title></head><body>hi</body></html>";
