@@ -10,6 +10,7 @@ pub mod demo;
 pub mod identity;
 pub mod inject;
 pub mod intercom;
+pub mod logout;
 pub mod proxy;
 
 use std::future::Future;

@@ -238,7 +238,7 @@ Keep-Alive: timeout=5\r\n\
 Proxy-Authenticate: Basic\r\n\
 Set-Cookie: a=1; Path=/\r\n\
 Set-Cookie: b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly\r\n\
-Set-Cookie: session=; Max-Age=0\r\n\
+Set-Cookie: theme=; Max-Age=0\r\n\
 X-App: yes\r\n\
 Content-Length: 5\r\n\r\nhello",
     )
@@ -261,7 +261,7 @@ Content-Length: 5\r\n\r\nhello",
         [
             "set-cookie: a=1; Path=/",
             "set-cookie: b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly",
-            "set-cookie: session=; Max-Age=0",
+            "set-cookie: theme=; Max-Age=0",
         ]
     );
     for gone in ["x-resp-hop:", "keep-alive:", "proxy-authenticate:"] {

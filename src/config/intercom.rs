@@ -16,6 +16,9 @@ pub(super) const KEYS: &[&str] = &[
     "anonymous",
     "widget_url",
     "cookie_domain",
+    "token_path",
+    "token_refresh",
+    "spa_updates",
 ];
 
 /// `[intercom]`.
@@ -37,6 +40,12 @@ pub struct IntercomConfig {
     pub widget_url: String,
     /// Parent domain Intercom's cookies may live on (e.g. `.example.com`).
     pub cookie_domain: Option<String>,
+    /// The proxy's own endpoint answering a fresh Messenger JWT (`None`: turned off).
+    pub token_path: Option<String>,
+    /// Whether injected pages fetch a fresh JWT from `token_path` before theirs expires.
+    pub token_refresh: bool,
+    /// Whether injected pages call `Intercom('update')` on client-side navigation.
+    pub spa_updates: bool,
 }
 
 /// Intercom hosting region (intercom.md §4).
@@ -140,6 +149,22 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
             );
         }
     }
+    let token_path = match s.string("token_path") {
+        None => Some("/__intercom/token".to_string()),
+        Some(p) if p.is_empty() => None,
+        Some(p) if p.starts_with('/') && !p.contains(['?', '#', ' ']) => Some(p),
+        Some(p) => {
+            s.issue(
+                "token_path",
+                format!(
+                    "{p:?} must be a path starting with '/' (or \"\" to turn the endpoint off)"
+                ),
+            );
+            None
+        }
+    };
+    let token_refresh = s.bool("token_refresh").unwrap_or(true);
+    let spa_updates = s.bool("spa_updates").unwrap_or(true);
     s.finish();
     let app_id = app_id?;
     let widget_url =
@@ -153,5 +178,8 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         anonymous,
         widget_url,
         cookie_domain,
+        token_path,
+        token_refresh,
+        spa_updates,
     })
 }

@@ -14,21 +14,93 @@ pub struct Snippet {
     pub csp_hash: String,
 }
 
-impl Snippet {
-    /// Renders the settings assignment and Intercom's standard async loader for `widget_url`.
-    pub fn render(settings: &Map<String, Value>, widget_url: &str) -> Snippet {
-        let settings = escape_json_for_script(&Value::Object(settings.clone()));
-        let widget_url = escape_json_for_script(&Value::from(widget_url));
-        // Intercom's loader (intercom.md §1): reuse a live Intercom, else queue calls in a
-        // stub and load the widget once the page has loaded.
-        let script = format!(
-            "window.intercomSettings={settings};\
-(function(){{var w=window;var ic=w.Intercom;if(typeof ic===\"function\"){{ic('reattach_activator');ic('update',w.intercomSettings);}}\
+/// What one page's snippet does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Boot<'a> {
+    /// Settings to boot with (`None`: no boot, e.g. a logout page).
+    pub settings: Option<&'a Map<String, Value>>,
+    /// Run `Intercom('shutdown')` before anything else: the user behind the browser changed
+    /// or logged out.
+    pub shutdown_first: bool,
+    /// Fetch a fresh JWT from the proxy's endpoint before the page's one expires.
+    pub refresh: Option<Refresh<'a>>,
+    /// Call `Intercom('update')` on client-side navigation (history API).
+    pub spa_updates: bool,
+}
+
+/// The token refresh of a long-lived page.
+#[derive(Debug, Clone, Copy)]
+pub struct Refresh<'a> {
+    /// The proxy's token endpoint.
+    pub path: &'a str,
+    /// Seconds until the first refresh.
+    pub after_secs: u64,
+}
+
+/// Intercom's loader (intercom.md §1): reuse a live Intercom, else queue calls in a stub and
+/// load the widget once the page has loaded. `{widget_url}` is a JSON string.
+fn loader(widget_url: &str) -> String {
+    format!(
+        "(function(){{var w=window;var ic=w.Intercom;if(typeof ic===\"function\"){{ic('reattach_activator');ic('update',w.intercomSettings);}}\
 else{{var d=document;var i=function(){{i.c(arguments);}};i.q=[];i.c=function(args){{i.q.push(args);}};w.Intercom=i;\
 var l=function(){{var s=d.createElement('script');s.type='text/javascript';s.async=true;s.src={widget_url};\
 var x=d.getElementsByTagName('script')[0];if(x){{x.parentNode.insertBefore(s,x);}}else{{d.head.appendChild(s);}}}};\
 if(d.readyState==='complete'){{l();}}else if(w.attachEvent){{w.attachEvent('onload',l);}}else{{w.addEventListener('load',l,false);}}}}}})();"
-        );
+    )
+}
+
+impl Snippet {
+    /// Renders the settings assignment and Intercom's standard async loader for `widget_url`.
+    pub fn render(settings: &Map<String, Value>, widget_url: &str) -> Snippet {
+        Snippet::render_boot(
+            &Boot {
+                settings: Some(settings),
+                ..Boot::default()
+            },
+            widget_url,
+        )
+    }
+
+    /// Renders what `boot` asks for. A plain boot sets `window.intercomSettings` (the widget
+    /// boots from it on load). A boot after a shutdown queues `shutdown` then an explicit
+    /// `boot` in the loader's stub and leaves `intercomSettings` unset, so the order holds
+    /// whatever the widget does with `intercomSettings` when it loads.
+    pub fn render_boot(boot: &Boot<'_>, widget_url: &str) -> Snippet {
+        let widget_url = escape_json_for_script(&Value::from(widget_url));
+        let settings = boot
+            .settings
+            .map(|s| escape_json_for_script(&Value::Object(s.clone())));
+        let mut script = String::with_capacity(1024);
+        match (&settings, boot.shutdown_first) {
+            (Some(settings), false) => {
+                script.push_str(&format!("window.intercomSettings={settings};"));
+                script.push_str(&loader(&widget_url));
+            }
+            (settings, true) => {
+                script.push_str(&loader(&widget_url));
+                script.push_str("window.Intercom('shutdown');");
+                if let Some(settings) = settings {
+                    script.push_str(&format!("window.Intercom('boot',{settings});"));
+                }
+            }
+            (None, false) => script.push_str(&loader(&widget_url)),
+        }
+        if let (Some(refresh), Some(_)) = (boot.refresh, &settings) {
+            let path = escape_json_for_script(&Value::from(refresh.path));
+            script.push_str(&format!(
+                "(function(){{function r(){{fetch({path}+'?path='+encodeURIComponent(location.pathname),{{credentials:'same-origin',cache:'no-store'}}).then(function(x){{return x.ok?x.json():null;}})\
+.then(function(j){{if(j){{window.Intercom('update',{{intercom_user_jwt:j.intercom_user_jwt}});setTimeout(r,j.refresh_in*1000);}}}})\
+.catch(function(){{}});}}setTimeout(r,{}*1000);}})();",
+                refresh.after_secs
+            ));
+        }
+        if boot.spa_updates && settings.is_some() {
+            script.push_str(
+                "(function(){var h=window.history;if(!h||h.__ispUpdates){return;}h.__ispUpdates=1;\
+var u=function(){window.Intercom('update');};['pushState','replaceState'].forEach(function(m){var o=h[m];\
+h[m]=function(){var r=o.apply(this,arguments);u();return r;};});window.addEventListener('popstate',u);})();",
+            );
+        }
         let digest = Sha256::digest(script.as_bytes());
         let csp_hash = format!(
             "'sha256-{}'",

@@ -49,11 +49,21 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// request goes upstream and may change it; what it returns sees the response head and may
 /// swap the body.
 pub trait Filter: Send + Sync + 'static {
-    /// Inspects (and may change) the request; returns the hook for its response, if any.
+    /// Inspects (and may change) the request; says whether to forward it (with the hook for
+    /// its response, if any) or answer it directly.
     fn request_filter<'a>(
         &'a self,
         request: &'a mut Request<Incoming>,
-    ) -> BoxFuture<'a, Option<Box<dyn ResponseHook>>>;
+        downstream: Downstream,
+    ) -> BoxFuture<'a, FilterOutcome>;
+}
+
+/// What a [`Filter`] decided about a request.
+pub enum FilterOutcome {
+    /// Forward it; the hook, if any, sees the response.
+    Forward(Option<Box<dyn ResponseHook>>),
+    /// Do not forward: send this response (an endpoint of the proxy's own).
+    Respond(Response<ProxyBody>),
 }
 
 /// The response half of a [`Filter`], carrying what the request half learned.
@@ -105,23 +115,28 @@ impl Forwarder {
         // The path only: query strings may carry tokens.
         let path = req.uri().path().to_owned();
         let mut req = req;
-        let hook = match &self.filter {
-            Some(filter) => filter.request_filter(&mut req).await,
-            None => None,
+        let outcome = match &self.filter {
+            Some(filter) => filter.request_filter(&mut req, downstream).await,
+            None => FilterOutcome::Forward(None),
         };
-        let response = match self.try_forward(req, downstream).await {
-            Ok(response) => response,
-            Err(err) => {
-                warn!(
-                    %method, path, fault = %err.fault(), status = err.status().as_u16(),
-                    error = %err.causes(), "request failed"
-                );
-                err.response()
+        let response = match outcome {
+            FilterOutcome::Respond(response) => response,
+            FilterOutcome::Forward(hook) => {
+                let response = match self.try_forward(req, downstream).await {
+                    Ok(response) => response,
+                    Err(err) => {
+                        warn!(
+                            %method, path, fault = %err.fault(), status = err.status().as_u16(),
+                            error = %err.causes(), "request failed"
+                        );
+                        err.response()
+                    }
+                };
+                match hook {
+                    Some(hook) => hook.response_filter(response),
+                    None => response,
+                }
             }
-        };
-        let response = match hook {
-            Some(hook) => hook.response_filter(response),
-            None => response,
         };
         info!(
             target: "access",

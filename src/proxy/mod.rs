@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
-pub use forward::{BoxFuture, Downstream, Filter, Forwarder, ResponseHook};
+pub use forward::{BoxFuture, Downstream, Filter, FilterOutcome, Forwarder, ResponseHook};
 pub use server::Server;
 
 use crate::config::Config;

@@ -1,0 +1,265 @@
+//! The response side of injection: is this an HTML page we can rewrite, and what changes
+//! about its headers and body when we do.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use lol_html::AsciiCompatibleEncoding;
+use tracing::debug;
+
+use super::body::InjectBody;
+use super::codec::Coding;
+use super::csp::{self, CspContext, IntercomHosts};
+use super::rewrite::{PagePlan, PageRewriter};
+use crate::intercom::Snippet;
+use crate::proxy::ProxyBody;
+
+static CSP: HeaderName = HeaderName::from_static("content-security-policy");
+static CSP_REPORT_ONLY: HeaderName = HeaderName::from_static("content-security-policy-report-only");
+
+/// How to read a page that can take the snippet.
+pub(super) struct PageFormat {
+    encoding: AsciiCompatibleEncoding,
+    coding: Coding,
+}
+
+/// `Some` when the response is a page the snippet can go into: 2xx (not 204/206), HTML,
+/// not a download, in a charset and a content coding we can handle.
+pub(super) fn rewritable_page(status: StatusCode, headers: &HeaderMap) -> Option<PageFormat> {
+    if !status.is_success()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::PARTIAL_CONTENT
+        || headers.contains_key(header::CONTENT_RANGE)
+    {
+        return None;
+    }
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !is_html(content_type) || is_attachment(headers) {
+        // A download must stay the app's file and must not carry a token.
+        return None;
+    }
+    let Some(encoding) = page_encoding(content_type) else {
+        debug!(
+            content_type,
+            "page charset cannot be parsed; passed through"
+        );
+        return None;
+    };
+    let mut codings = headers.get_all(header::CONTENT_ENCODING).iter();
+    let coding_header = codings.next().map(|v| v.to_str().unwrap_or("?"));
+    let coding = match codings.next() {
+        // Two Content-Encoding lines are a stacked coding: not ours to decode.
+        Some(_) => None,
+        None => Coding::from_header(coding_header),
+    };
+    let Some(coding) = coding else {
+        debug!(coding = ?coding_header, "content coding cannot be decoded; passed through");
+        return None;
+    };
+    Some(PageFormat { encoding, coding })
+}
+
+/// Puts `snippet` into the page: CSP and cache headers fixed, body wrapped.
+pub(super) fn insert(
+    response: Response<ProxyBody>,
+    format: PageFormat,
+    snippet: Snippet,
+    hosts: &Arc<IntercomHosts>,
+    widget_url: &Arc<str>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let ProxyBody::Upstream { body } = body else {
+        return Response::from_parts(parts, body);
+    };
+    let nonce = rewrite_csp_headers(&mut parts.headers, &snippet, hosts);
+    fix_headers(&mut parts.headers);
+    let rewriter = PageRewriter::new(PagePlan {
+        snippet,
+        nonce,
+        hosts: hosts.clone(),
+        widget_url: widget_url.clone(),
+        encoding: format.encoding,
+    });
+    let body = InjectBody::new(
+        body,
+        rewriter,
+        format.coding.decoder(),
+        format.coding.encoder(),
+    );
+    Response::from_parts(parts, ProxyBody::transformed(body))
+}
+
+/// The encoding named by `Content-Type`'s charset (UTF-8 when absent); `None` when
+/// lol_html cannot parse it (UTF-16 and other non-ASCII-compatible encodings).
+pub(super) fn page_encoding(content_type: &str) -> Option<AsciiCompatibleEncoding> {
+    let charset = content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    });
+    match charset {
+        None => Some(AsciiCompatibleEncoding::utf_8()),
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())
+            .and_then(AsciiCompatibleEncoding::new),
+    }
+}
+
+fn is_html(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// `Content-Disposition: attachment`: the page is a download, not a page view.
+fn is_attachment(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("attachment"))
+        })
+}
+
+/// Whether any `Set-Cookie` of the response names the session cookie.
+pub(super) fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split_once('='))
+        .any(|(n, _)| n.trim() == name)
+}
+
+/// Rewrites every CSP header so the snippet runs; returns the nonce our script carries.
+fn rewrite_csp_headers(
+    headers: &mut HeaderMap,
+    snippet: &Snippet,
+    hosts: &IntercomHosts,
+) -> Option<String> {
+    // Enforced policies first: their nonce is the one that must match.
+    let nonce = [&CSP, &CSP_REPORT_ONLY].iter().find_map(|name| {
+        headers
+            .get_all(*name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(csp::find_nonce)
+    });
+    let ctx = CspContext {
+        snippet_hash: &snippet.csp_hash,
+        nonce: nonce.as_deref(),
+        hosts,
+    };
+    for name in [&CSP, &CSP_REPORT_ONLY] {
+        let rewritten: Vec<HeaderValue> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| match v.to_str() {
+                Ok(policy) => {
+                    HeaderValue::from_str(&csp::rewrite(policy, &ctx)).unwrap_or_else(|_| v.clone())
+                }
+                Err(_) => v.clone(),
+            })
+            .collect();
+        if rewritten.is_empty() {
+            continue;
+        }
+        headers.remove(name);
+        for value in rewritten {
+            headers.append(name, value);
+        }
+    }
+    nonce
+}
+
+/// Header changes for a page carrying a per-user JWT: its length changes, its bytes no
+/// longer match the app's validators, and no shared cache may keep it.
+fn fix_headers(headers: &mut HeaderMap) {
+    for name in [
+        header::CONTENT_LENGTH,
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::ACCEPT_RANGES,
+        header::EXPIRES,
+    ] {
+        headers.remove(name);
+    }
+    // CDNs obey these over Cache-Control (and some ignore `Vary: Cookie`).
+    for name in [
+        "cdn-cache-control",
+        "cloudflare-cdn-cache-control",
+        "surrogate-control",
+    ] {
+        headers.remove(name);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    let vary: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if vary
+        .iter()
+        .any(|v| v == "*" || v.eq_ignore_ascii_case("cookie"))
+    {
+        return;
+    }
+    let mut merged = vary;
+    merged.push("Cookie".to_string());
+    if let Ok(v) = HeaderValue::from_str(&merged.join(", ")) {
+        headers.insert(header::VARY, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn charsets() {
+        assert!(page_encoding("text/html").is_some());
+        assert!(page_encoding("text/html; charset=\"windows-1252\"").is_some());
+        assert!(page_encoding("text/html;charset=UTF-16").is_none());
+        assert!(page_encoding("text/html; charset=bogus").is_none());
+        assert!(is_html("Text/HTML; charset=utf-8") && is_html("application/xhtml+xml"));
+        assert!(!is_html("text/plain") && !is_html("application/json"));
+    }
+
+    #[test]
+    fn vary_gets_cookie_once() {
+        let mut h = headers(&[
+            ("vary", "Accept-Encoding"),
+            ("etag", "\"x\""),
+            ("content-length", "10"),
+            ("cdn-cache-control", "max-age=600"),
+            ("surrogate-control", "max-age=600"),
+            ("expires", "Thu, 01 Dec 2030 16:00:00 GMT"),
+        ]);
+        fix_headers(&mut h);
+        for gone in ["cdn-cache-control", "surrogate-control", "expires"] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(h["vary"], "Accept-Encoding, Cookie");
+        assert_eq!(h["cache-control"], "private, no-store");
+        assert!(h.get("etag").is_none() && h.get("content-length").is_none());
+        fix_headers(&mut h);
+        assert_eq!(h["vary"], "Accept-Encoding, Cookie");
+    }
+}

@@ -1,0 +1,239 @@
+//! Session-leak protection: recognising logouts, and the cookies the proxy uses to make the
+//! Messenger forget a user (intercom.md §5 and §7).
+//!
+//! - A logout response expires Intercom's session cookie and, when it is not an HTML page
+//!   that can run `Intercom('shutdown')` itself, leaves a one-shot marker so that the next
+//!   HTML page the browser loads runs the shutdown first.
+//! - Every injected page records, in a cookie that reveals nothing (an HMAC of the user id),
+//!   whom the Messenger was booted for; when the next page is for someone else, it shuts
+//!   the Messenger down before booting.
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use http::HeaderMap;
+use http::header::{self, HeaderValue};
+use sha2::Sha256;
+
+use crate::config::{LogoutConfig, Secret};
+
+/// The one-shot "run the shutdown on the next page" marker.
+pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
+/// Whom the Messenger was last booted for in this browser.
+pub const BOOTED_FOR_COOKIE: &str = "__isp_booted";
+/// The marker value for a Messenger booted without identity.
+const ANONYMOUS: &str = "anon";
+/// How long a pending shutdown waits for an HTML page.
+const PENDING_MAX_AGE_SECS: u32 = 3600;
+
+/// Logout detection and the proxy's own cookies.
+pub struct Logout {
+    paths: Vec<String>,
+    detect_cookie_clear: bool,
+    session_cookie: String,
+    intercom_session_cookie: String,
+    cookie_domain: Option<String>,
+    marker_key: Hmac<Sha256>,
+}
+
+impl Logout {
+    /// From `[logout]`, the session cookie's name and the Intercom app. The marker key is
+    /// derived from the Messenger secret, so nothing new needs configuring and a marker
+    /// cannot be computed by anyone who does not hold that secret.
+    pub fn new(
+        config: &LogoutConfig,
+        session_cookie: &str,
+        app_id: &str,
+        cookie_domain: Option<&str>,
+        messenger_secret: &Secret,
+    ) -> Self {
+        let mut derive = <Hmac<Sha256> as KeyInit>::new_from_slice(messenger_secret.expose())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        derive.update(b"intercom-secure-proxy booted-for marker v1");
+        let marker_secret = derive.finalize().into_bytes();
+        Logout {
+            paths: config.paths.clone(),
+            detect_cookie_clear: config.detect_cookie_clear,
+            session_cookie: session_cookie.to_string(),
+            intercom_session_cookie: format!("intercom-session-{app_id}"),
+            cookie_domain: cookie_domain.map(str::to_string),
+            marker_key: <Hmac<Sha256> as KeyInit>::new_from_slice(&marker_secret)
+                .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
+        }
+    }
+
+    /// Whether a request path is a logout path.
+    pub fn is_logout_path(&self, path: &str) -> bool {
+        self.paths.iter().any(|p| p == path)
+    }
+
+    /// Whether the response expires the session cookie (`Max-Age=0` or a past `Expires`).
+    pub fn clears_session(&self, headers: &HeaderMap) -> bool {
+        self.detect_cookie_clear
+            && headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| cookie::Cookie::parse(v).ok())
+                .any(|c| c.name() == self.session_cookie && expires_now(&c))
+    }
+
+    /// The marker for a user id (or `None`: a Messenger booted without identity).
+    pub fn booted_for(&self, user_id: Option<&str>) -> String {
+        match user_id {
+            None => ANONYMOUS.to_string(),
+            Some(id) => {
+                let mut mac = self.marker_key.clone();
+                mac.update(id.as_bytes());
+                let digest = mac.finalize().into_bytes();
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+            }
+        }
+    }
+
+    /// `Set-Cookie` lines expiring Intercom's session cookie, on the host and, when
+    /// configured, on the parent domain Intercom may have used.
+    pub fn expire_intercom_session(&self, headers: &mut HeaderMap) {
+        let name = &self.intercom_session_cookie;
+        append_cookie(
+            headers,
+            &format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        if let Some(domain) = &self.cookie_domain {
+            append_cookie(
+                headers,
+                &format!(
+                    "{name}=; Path=/; Domain={domain}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                ),
+            );
+        }
+    }
+
+    /// Leaves the one-shot marker: the next HTML page runs the shutdown.
+    pub fn set_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
+        append_cookie(
+            headers,
+            &own_cookie(
+                PENDING_SHUTDOWN_COOKIE,
+                "1",
+                Some(PENDING_MAX_AGE_SECS),
+                secure,
+            ),
+        );
+    }
+
+    /// Consumes the one-shot marker.
+    pub fn clear_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
+        append_cookie(
+            headers,
+            &own_cookie(PENDING_SHUTDOWN_COOKIE, "", Some(0), secure),
+        );
+    }
+
+    /// Records whom the Messenger was booted for (a session cookie: it only has to live as
+    /// long as the browser keeps Intercom's own).
+    pub fn set_booted_for(&self, headers: &mut HeaderMap, marker: &str, secure: bool) {
+        append_cookie(
+            headers,
+            &own_cookie(BOOTED_FOR_COOKIE, marker, None, secure),
+        );
+    }
+
+    /// Forgets whom the Messenger was booted for (after a logout's shutdown).
+    pub fn clear_booted_for(&self, headers: &mut HeaderMap, secure: bool) {
+        append_cookie(headers, &own_cookie(BOOTED_FOR_COOKIE, "", Some(0), secure));
+    }
+}
+
+fn expires_now(c: &cookie::Cookie<'_>) -> bool {
+    if let Some(max_age) = c.max_age() {
+        return max_age.whole_seconds() <= 0;
+    }
+    match c.expires_datetime() {
+        Some(at) => at <= cookie::time::OffsetDateTime::now_utc(),
+        None => false,
+    }
+}
+
+/// A cookie of the proxy's own: HttpOnly, SameSite=Lax, Secure over HTTPS.
+fn own_cookie(name: &str, value: &str, max_age: Option<u32>, secure: bool) -> String {
+    let mut line = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        line.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        line.push_str("; Secure");
+    }
+    line
+}
+
+fn append_cookie(headers: &mut HeaderMap, line: &str) {
+    // Lines are built from validated names and fixed text, so they are valid values.
+    if let Ok(value) = HeaderValue::from_str(line) {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logout() -> Logout {
+        Logout::new(
+            &LogoutConfig {
+                paths: vec!["/logout".into()],
+                detect_cookie_clear: true,
+            },
+            "session",
+            "abc",
+            Some(".example.com"),
+            &Secret::new("s3cret"),
+        )
+    }
+
+    fn set_cookies(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append(header::SET_COOKIE, HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookie_clears_are_recognised() {
+        let l = logout();
+        assert!(l.clears_session(&set_cookies(&["session=; Path=/; Max-Age=0"])));
+        assert!(l.clears_session(&set_cookies(&[
+            "a=1",
+            "session=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        ])));
+        assert!(!l.clears_session(&set_cookies(&["session=new; Path=/; HttpOnly"])));
+        assert!(!l.clears_session(&set_cookies(&["other=; Max-Age=0"])));
+        assert!(!l.clears_session(&set_cookies(&[
+            "session=x; Expires=Thu, 01 Jan 2099 00:00:00 GMT"
+        ])));
+    }
+
+    #[test]
+    fn markers_reveal_nothing_and_differ_per_user() {
+        let l = logout();
+        let a = l.booted_for(Some("u-1"));
+        assert_eq!(a, l.booted_for(Some("u-1")));
+        assert_ne!(a, l.booted_for(Some("u-2")));
+        assert!(!a.contains("u-1"));
+        assert_eq!(l.booted_for(None), "anon");
+    }
+
+    #[test]
+    fn intercom_session_is_expired_on_host_and_domain() {
+        let mut h = HeaderMap::new();
+        logout().expire_intercom_session(&mut h);
+        let lines: Vec<_> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("intercom-session-abc=; Path=/; Max-Age=0"));
+        assert!(lines[1].contains("Domain=.example.com"));
+    }
+}
