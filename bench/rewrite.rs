@@ -55,6 +55,7 @@ fn run(
         hosts: hosts.clone(),
         widget_url: Arc::from("https://widget.intercom.io/widget/abc123de"),
         encoding: AsciiCompatibleEncoding::utf_8(),
+        even_if_present: false,
     });
     let body = InjectBody::new(
         StreamBody::new(stream::iter(frames)),

@@ -96,6 +96,7 @@ fn inject(chunks: Vec<Bytes>, coding: Coding) -> Vec<u8> {
             hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
             widget_url: Arc::from("https://widget.intercom.io/widget/abc"),
             encoding: AsciiCompatibleEncoding::utf_8(),
+            even_if_present: false,
         });
         let body = InjectBody::new(inner, rewriter, coding.decoder(), coding.encoder());
         body.collect().await.expect("body").to_bytes().to_vec()

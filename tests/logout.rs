@@ -17,10 +17,15 @@ struct Jar(BTreeMap<String, String>);
 
 impl Jar {
     fn absorb(&mut self, headers: &HeaderMap) {
-        for line in headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+        for line in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             let c = cookie::Cookie::parse(line.to_string()).unwrap();
             let expired = c.max_age().is_some_and(|a| a.whole_seconds() <= 0)
-                || c.expires_datetime().is_some_and(|t| t <= cookie::time::OffsetDateTime::now_utc());
+                || c.expires_datetime()
+                    .is_some_and(|t| t <= cookie::time::OffsetDateTime::now_utc());
             if expired {
                 self.0.remove(c.name());
             } else {
@@ -30,7 +35,11 @@ impl Jar {
     }
 
     fn header(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn has(&self, name: &str) -> bool {
@@ -58,7 +67,11 @@ async fn visit(proxy: &Proxy, jar: &mut Jar, method: Method, path: &str) -> Visi
     let headers = response.headers().clone();
     jar.absorb(&headers);
     let page = String::from_utf8_lossy(&body_bytes(response.into_body()).await).into_owned();
-    Visit { status, headers, page }
+    Visit {
+        status,
+        headers,
+        page,
+    }
 }
 
 fn set_cookies(headers: &HeaderMap) -> Vec<String> {
@@ -77,13 +90,17 @@ fn expires_intercom_session(headers: &HeaderMap) -> bool {
 
 /// The snippet's script text, if any.
 fn script(page: &str) -> Option<String> {
-    let start = page.find("<script>(function(){var w=window").or_else(|| page.find("<script>window.intercomSettings="))?;
+    let start = page
+        .find("<script>(function(){var w=window")
+        .or_else(|| page.find("<script>window.intercomSettings="))?;
     let end = start + page[start..].find("</script>")?;
     Some(page[start..end].to_string())
 }
 
+/// Whether the page runs the shutdown up front (right after the loader), as opposed to the
+/// refresh script's conditional one.
 fn runs_shutdown(page: &str) -> bool {
-    script(page).is_some_and(|s| s.contains("window.Intercom('shutdown')"))
+    script(page).is_some_and(|s| s.contains("})();window.Intercom('shutdown');"))
 }
 
 /// The JWT the page boots with, explicitly (after a shutdown) or through intercomSettings.
@@ -91,7 +108,9 @@ fn booted_user(page: &str) -> Option<String> {
     let s = script(page)?;
     let at = s.find("intercom_user_jwt\":\"")? + "intercom_user_jwt\":\"".len();
     let token = &s[at..at + s[at..].find('"')?];
-    verify_messenger_jwt(token)["user_id"].as_str().map(str::to_string)
+    verify_messenger_jwt(token)["user_id"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// An app with a login that sets the session cookie, logouts of every shape, and pages.
@@ -179,12 +198,20 @@ async fn html_logout_page_shuts_down_without_identity_and_expires_the_intercom_c
     let out = visit(&proxy, &mut jar, Method::GET, "/logout").await;
     assert_eq!(out.status, StatusCode::OK);
     assert!(runs_shutdown(&out.page), "{}", out.page);
-    assert!(!out.page.contains("intercom_user_jwt"), "no identity on the logout page");
+    assert!(
+        !out.page.contains("intercom_user_jwt"),
+        "no identity on the logout page"
+    );
     assert!(out.page.contains("<p>You are logged out</p>"));
     assert!(expires_intercom_session(&out.headers));
     let cookies = set_cookies(&out.headers);
-    assert!(cookies.iter().any(|c| c.contains("Domain=.example.test") && c.starts_with("intercom-session-testapp1=;")));
-    assert!(cookies.iter().any(|c| c == "session=; Path=/; Max-Age=0"), "the app's own Set-Cookie is kept");
+    assert!(cookies.iter().any(
+        |c| c.contains("Domain=.example.test") && c.starts_with("intercom-session-testapp1=;")
+    ));
+    assert!(
+        cookies.iter().any(|c| c == "session=; Path=/; Max-Age=0"),
+        "the app's own Set-Cookie is kept"
+    );
     assert!(cookies.iter().any(|c| c == "app_pref=1; Path=/"));
     // The shutdown ran here: the next page has nothing to do.
     let next = visit(&proxy, &mut jar, Method::GET, "/").await;
@@ -200,12 +227,21 @@ async fn redirect_logouts_run_the_shutdown_exactly_once_on_the_next_page() {
         let out = visit(&proxy, &mut jar, method.clone(), "/users/sign_out").await;
         assert!(out.status.is_redirection(), "{method}");
         assert!(expires_intercom_session(&out.headers), "{method}");
-        assert!(jar.has("__isp_shutdown"), "{method}: the marker is left for the next page");
+        assert!(
+            jar.has("__isp_shutdown"),
+            "{method}: the marker is left for the next page"
+        );
 
         let next = visit(&proxy, &mut jar, Method::GET, "/").await;
-        assert!(runs_shutdown(&next.page), "{method}: the next page shuts down");
+        assert!(
+            runs_shutdown(&next.page),
+            "{method}: the next page shuts down"
+        );
         assert_eq!(booted_user(&next.page), None, "{method}: and boots nobody");
-        assert!(!jar.has("__isp_shutdown"), "{method}: the marker is consumed");
+        assert!(
+            !jar.has("__isp_shutdown"),
+            "{method}: the marker is consumed"
+        );
 
         let after = visit(&proxy, &mut jar, Method::GET, "/").await;
         assert!(!runs_shutdown(&after.page), "{method}: exactly once");
@@ -231,22 +267,38 @@ async fn user_switch_shuts_down_before_booting_the_new_user() {
     let proxy = proxy_for_app(&app, "").await;
     let mut jar = logged_in(&proxy, "alice").await;
     let alice_marker = jar.0["__isp_booted"].clone();
-    assert!(!alice_marker.contains("alice"), "the marker reveals nothing");
+    assert!(
+        !alice_marker.contains("alice"),
+        "the marker reveals nothing"
+    );
 
     // Bob logs in on the same browser without logging Alice out.
     visit(&proxy, &mut jar, Method::GET, "/login/bob").await;
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
     let s = script(&page.page).unwrap();
-    let shutdown = s.find("window.Intercom('shutdown')").expect("shutdown first");
-    let boot = s.find("window.Intercom('boot',").expect("then an explicit boot");
+    let shutdown = s
+        .find("})();window.Intercom('shutdown');")
+        .expect("shutdown first");
+    let boot = s
+        .find("window.Intercom('boot',")
+        .expect("then an explicit boot");
     assert!(shutdown < boot);
-    assert!(!s.contains("window.intercomSettings="), "no implicit boot that could race the shutdown");
+    assert!(
+        !s.contains("window.intercomSettings="),
+        "no implicit boot that could race the shutdown"
+    );
     assert_eq!(booted_user(&page.page).as_deref(), Some("bob"));
-    assert!(!page.page.contains("alice"), "nothing of Alice in Bob's page");
+    assert!(
+        !page.page.contains("alice"),
+        "nothing of Alice in Bob's page"
+    );
     assert_ne!(jar.0["__isp_booted"], alice_marker);
 
     let again = visit(&proxy, &mut jar, Method::GET, "/").await;
-    assert!(!runs_shutdown(&again.page), "the same user again: no shutdown");
+    assert!(
+        !runs_shutdown(&again.page),
+        "the same user again: no shutdown"
+    );
     assert_eq!(booted_user(&again.page).as_deref(), Some("bob"));
 }
 
@@ -260,7 +312,10 @@ async fn visitor_logging_in_with_anonymous_boot_gets_shutdown_then_boot() {
     assert_eq!(jar.0.get("__isp_booted").map(String::as_str), Some("anon"));
     visit(&proxy, &mut jar, Method::POST, "/login/carol").await;
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
-    assert!(runs_shutdown(&page.page), "the visitor's Messenger is shut down first");
+    assert!(
+        runs_shutdown(&page.page),
+        "the visitor's Messenger is shut down first"
+    );
     assert_eq!(booted_user(&page.page).as_deref(), Some("carol"));
 }
 
@@ -271,7 +326,10 @@ async fn an_expired_session_without_a_logout_still_shuts_the_messenger_down() {
     let mut jar = logged_in(&proxy, "alice").await;
     jar.0.remove("session");
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
-    assert!(runs_shutdown(&page.page), "the browser's Messenger was Alice's");
+    assert!(
+        runs_shutdown(&page.page),
+        "the browser's Messenger was Alice's"
+    );
     assert!(!jar.has("__isp_booted"));
 }
 
@@ -297,9 +355,14 @@ async fn the_token_endpoint_answers_fresh_tokens_and_is_never_forwarded_or_cache
         async { Response::new(full("app")) }
     })
     .await;
-    let config = config_text(&format!("http://{}", app.addr), "", "\n[[routes]]\npath = \"/billing/**\"\nattributes = { section = \"billing\" }\n");
+    let config = config_text(
+        &format!("http://{}", app.addr),
+        "",
+        "\n[[routes]]\npath = \"/billing/**\"\nattributes = { section = \"billing\" }\n",
+    );
     let proxy = proxy_with(&config).await;
-    let session = session_jwt(json!({"sub": "u-1", "email": "a@example.com", "exp": now_secs() + 3600}));
+    let session =
+        session_jwt(json!({"sub": "u-1", "email": "a@example.com", "exp": now_secs() + 3600}));
     let before = now_secs();
     let req = Request::get(proxy.url("/__intercom/token?path=%2Fbilling%2Fx"))
         .header("cookie", format!("session={session}"))
@@ -308,18 +371,31 @@ async fn the_token_endpoint_answers_fresh_tokens_and_is_never_forwarded_or_cache
     let response = client().request(req).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let answer: serde_json::Value = serde_json::from_slice(&body_bytes(response.into_body()).await).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&body_bytes(response.into_body()).await).unwrap();
     let claims = verify_messenger_jwt(answer["intercom_user_jwt"].as_str().unwrap());
     assert_eq!(claims["user_id"], "u-1");
-    assert_eq!(claims["section"], "billing", "the page's route attributes are signed in");
-    assert!(claims["exp"].as_u64().unwrap() >= before + 3600, "a full token_ttl from now");
+    assert_eq!(
+        claims["section"], "billing",
+        "the page's route attributes are signed in"
+    );
+    assert!(
+        claims["exp"].as_u64().unwrap() >= before + 3600,
+        "a full token_ttl from now"
+    );
     assert_eq!(answer["exp"], claims["exp"]);
 
-    let req = Request::get(proxy.url("/__intercom/token")).body(empty()).unwrap();
+    let req = Request::get(proxy.url("/__intercom/token"))
+        .body(empty())
+        .unwrap();
     let response = client().request(req).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["cache-control"], "no-store");
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the endpoint is the proxy's, never the app's");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the endpoint is the proxy's, never the app's"
+    );
 }
 
 #[tokio::test]
@@ -330,9 +406,15 @@ async fn injected_pages_refresh_their_token_and_the_endpoint_can_be_turned_off()
     let mut j = jar.clone();
     let page = visit(&proxy, &mut j, Method::GET, "/").await;
     let s = script(&page.page).unwrap();
-    assert!(s.contains("fetch(\"/__intercom/token\"+'?path='"), "{s}");
-    assert!(s.contains("setTimeout(r,96*1000)"), "refresh at 80% of a 2m token: {s}");
-    assert!(s.contains("'pushState','replaceState'"), "SPA navigation updates");
+    assert!(s.contains("fetch(\"/__intercom/token\"+'?for='"), "{s}");
+    assert!(
+        s.contains("setTimeout(r,96*1000)"),
+        "refresh at 80% of a 2m token: {s}"
+    );
+    assert!(
+        s.contains("'pushState','replaceState'"),
+        "SPA navigation updates"
+    );
 
     let off = proxy_for_app(&app, "token_path = \"\"\nspa_updates = false").await;
     let mut j = logged_in(&off, "alice").await;
@@ -340,5 +422,74 @@ async fn injected_pages_refresh_their_token_and_the_endpoint_can_be_turned_off()
     let s = script(&page.page).unwrap();
     assert!(!s.contains("fetch(") && !s.contains("pushState"), "{s}");
     let forwarded = visit(&off, &mut j, Method::GET, "/__intercom/token").await;
-    assert!(forwarded.page.contains("<p>page</p>"), "turned off: the path is the app's again");
+    assert!(
+        forwarded.page.contains("<p>page</p>"),
+        "turned off: the path is the app's again"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_shutdown_runs_even_on_a_page_that_loads_intercom_itself() {
+    let app = upstream(|_req| async {
+        let mut r = Response::new(full(
+            "<html><head><script>window.intercomSettings={app_id:'testapp1'};</script></head><body>own snippet</body></html>",
+        ));
+        r.headers_mut().insert("content-type", "text/html".parse().unwrap());
+        r
+    })
+    .await;
+    let proxy = proxy_for_app(&app, "").await;
+    let mut jar = Jar::default();
+    jar.0.insert("__isp_shutdown".into(), "1".into());
+    let page = visit(&proxy, &mut jar, Method::GET, "/").await;
+    assert!(runs_shutdown(&page.page), "{}", page.page);
+    assert!(!jar.has("__isp_shutdown"));
+    // Without a pending shutdown the page's own Messenger is left alone.
+    let again = visit(&proxy, &mut jar, Method::GET, "/").await;
+    assert!(
+        !again.page.contains("(function(){var w=window"),
+        "{}",
+        again.page
+    );
+}
+
+#[tokio::test]
+async fn a_cleared_cookie_on_an_anonymous_response_is_no_logout() {
+    let app = app().await;
+    let proxy = proxy_for_app(&app, "").await;
+    let mut jar = Jar::default();
+    let out = visit(&proxy, &mut jar, Method::POST, "/api/session").await;
+    assert!(
+        !expires_intercom_session(&out.headers),
+        "no session was sent: nothing to end"
+    );
+    assert!(!jar.has("__isp_shutdown"));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_a_page_booted_for_someone_else() {
+    let app = app().await;
+    let proxy = proxy_for_app(&app, "").await;
+    let alice = logged_in(&proxy, "alice").await;
+    let alice_marker = alice.0["__isp_booted"].clone();
+    let bob = logged_in(&proxy, "bob").await;
+    let ask = |jar: Jar, marker: String| {
+        let url = proxy.url(&format!("/__intercom/token?for={marker}"));
+        async move {
+            let req = Request::get(url)
+                .header("cookie", jar.header())
+                .body(empty())
+                .unwrap();
+            client().request(req).await.unwrap().status()
+        }
+    };
+    assert_eq!(
+        ask(alice.clone(), alice_marker.clone()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(bob, alice_marker).await,
+        StatusCode::CONFLICT,
+        "Alice's page must never get Bob's token"
+    );
 }

@@ -481,6 +481,7 @@ async fn mysql_sessions_resolve_and_expired_ones_do_not() {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {table} VALUES
          ('s-valid', 'u-1', 'alice@example.com', '{{\"plan\": \"pro\"}}', NOW() + INTERVAL 1 HOUR),
+         ('s-numeric', '1e3', 'n@example.com', NULL, NOW() + INTERVAL 1 HOUR),
          ('s-expired', 'u-2', 'bob@example.com', '{{}}', NOW() - INTERVAL 1 HOUR)"
     )))
     .execute(&pool)
@@ -500,6 +501,12 @@ async fn mysql_sessions_resolve_and_expired_ones_do_not() {
         let (_, page) = get_page(&proxy, "/", Some(&format!("sid={sid}"))).await;
         assert_eq!(page, APP_PAGE, "{sid}: no identity");
     }
+    let (_, page) = get_page(&proxy, "/", Some("sid=s-numeric")).await;
+    assert_eq!(
+        messenger_user(&page).as_deref(),
+        Some("1e3"),
+        "text ids stay text, never 1000.0"
+    );
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
         .execute(&pool)
         .await
@@ -586,4 +593,75 @@ url = "http://{}/api/me"
         assert_eq!(status, StatusCode::OK);
         assert_eq!(page, APP_PAGE, "{cookie}: no identity");
     }
+}
+
+#[tokio::test]
+async fn a_logout_drops_the_cached_session_even_when_the_app_keeps_the_cookie() {
+    let Some(url) = store_url("REDIS_URL", REDIS_DEFAULT, "Redis").await else {
+        return;
+    };
+    let prefix = unique_name("sess");
+    let mut conn = redis_conn(&url).await;
+    let key = format!("{prefix}:s1");
+    let _: () = conn
+        .set(&key, json!({"user": {"id": "u-1"}}).to_string())
+        .await
+        .unwrap();
+    let app = html_app().await;
+    // Cached for an hour; /logout is an HTML logout page that leaves the cookie alone
+    // (express's `req.session.destroy()` without `clearCookie`).
+    let session =
+        redis_session(&url, &prefix, "").replace("cache_ttl = \"0s\"", "cache_ttl = \"1h\"");
+    let config = config_with_session(&format!("http://{}", app.addr), &session)
+        + "\n[logout]\npaths = [\"/logout\"]\n";
+    let proxy = proxy_with(&config).await;
+    assert_eq!(
+        messenger_user(&get_page(&proxy, "/", Some("sid=s1")).await.1).as_deref(),
+        Some("u-1")
+    );
+    let _: () = conn.del(&key).await.unwrap();
+    let (_, logout_page) = get_page(&proxy, "/logout", Some("sid=s1")).await;
+    assert!(logout_page.contains("window.Intercom('shutdown')"));
+    let mut user = messenger_user(&get_page(&proxy, "/", Some("sid=s1")).await.1);
+    // The invalidation is spawned before the logout answer leaves; allow it to land.
+    for _ in 0..20 {
+        if user.is_none() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        user = messenger_user(&get_page(&proxy, "/", Some("sid=s1")).await.1);
+    }
+    assert_eq!(
+        user, None,
+        "the destroyed session must not boot from the cache"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_accepts_but_never_answers_still_serves_the_page() {
+    // A listener that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let app = html_app().await;
+    let session = redis_session(&format!("redis://127.0.0.1:{port}/0"), "sess", "")
+        .replace("timeout = \"500ms\"", "timeout = \"200ms\"");
+    let proxy = proxy_with(&config_with_session(
+        &format!("http://{}", app.addr),
+        &session,
+    ))
+    .await;
+    let (status, page) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        get_page(&proxy, "/", Some("sid=s1")),
+    )
+    .await
+    .expect("the page must not wait for a silent store");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, APP_PAGE);
 }

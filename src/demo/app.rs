@@ -202,7 +202,8 @@ impl DemoApp {
             return html(login_form(Some("Could not sign the session.")));
         };
         let mut r = redirect("/dashboard");
-        let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=28800");
+        let cookie =
+            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=28800");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             r.headers_mut().insert(header::SET_COOKIE, v);
         }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::future::Cache;
-use sha2::{Digest, Sha256};
 
 use super::{Resolution, ResolveError, ResolveFuture, Session, SessionResolver};
 
@@ -21,6 +20,7 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(2);
 pub struct CachedResolver {
     inner: Arc<dyn SessionResolver>,
     cache: Cache<[u8; 32], Resolution>,
+    timeout: Duration,
 }
 
 struct TtlByOutcome {
@@ -42,8 +42,14 @@ impl Expiry<[u8; 32], Resolution> for TtlByOutcome {
 }
 
 impl CachedResolver {
-    /// `inner` behind a cache; `ttl` zero disables caching.
-    pub fn wrap(inner: Box<dyn SessionResolver>, ttl: Duration) -> Box<dyn SessionResolver> {
+    /// `inner` behind a cache; `ttl` zero disables caching. Each lookup is bounded by
+    /// `timeout` inside the cache, so it always completes (with an error past the bound)
+    /// instead of being cancelled with coalesced waiters queued behind it.
+    pub fn wrap(
+        inner: Box<dyn SessionResolver>,
+        ttl: Duration,
+        timeout: Duration,
+    ) -> Box<dyn SessionResolver> {
         if ttl.is_zero() {
             return inner;
         }
@@ -54,6 +60,7 @@ impl CachedResolver {
         Box::new(CachedResolver {
             inner: Arc::from(inner),
             cache,
+            timeout,
         })
     }
 }
@@ -62,10 +69,16 @@ impl SessionResolver for CachedResolver {
     fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
         Box::pin(async move {
             // A hash, not the cookie: the cache never holds session tokens.
-            let key: [u8; 32] = Sha256::digest(session.cookie.as_bytes()).into();
+            let key = self.inner.cache_key(session);
+            let lookup = async {
+                match tokio::time::timeout(self.timeout, self.inner.resolve(session)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ResolveError::Store("lookup timed out".into())),
+                }
+            };
             // try_get_with runs one lookup per key at a time; errors are not cached.
             self.cache
-                .try_get_with(key, self.inner.resolve(session))
+                .try_get_with(key, lookup)
                 .await
                 .map_err(|e: Arc<ResolveError>| (*e).clone())
         })
@@ -81,5 +94,16 @@ impl SessionResolver for CachedResolver {
 
     fn is_remote(&self) -> bool {
         self.inner.is_remote()
+    }
+
+    fn cache_key(&self, session: Session<'_>) -> [u8; 32] {
+        self.inner.cache_key(session)
+    }
+
+    fn forget(&self, session: Session<'_>) {
+        let key = self.inner.cache_key(session);
+        let cache = self.cache.clone();
+        // Done before the logout response leaves; the next page finds the entry gone.
+        tokio::spawn(async move { cache.invalidate(&key).await });
     }
 }

@@ -126,4 +126,18 @@ impl SessionResolver for HttpResolver {
     fn describe(&self) -> String {
         format!("introspection URL {}", self.url)
     }
+
+    fn cache_key(&self, session: Session<'_>) -> [u8; 32] {
+        // The answer depends on every cookie sent, not only the session's.
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for value in session.headers.get_all(header::COOKIE) {
+            hasher.update(value.as_bytes());
+            hasher.update(b"; ");
+        }
+        if session.headers.get(header::COOKIE).is_none() {
+            hasher.update(session.cookie.as_bytes());
+        }
+        hasher.finalize().into()
+    }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use ::http::HeaderMap;
 use serde_json::{Map, Value};
+use sha2::Digest;
 use tracing::{debug, warn};
 
 pub use cache::CachedResolver;
@@ -92,11 +93,23 @@ pub trait SessionResolver: Send + Sync + 'static {
     fn is_remote(&self) -> bool {
         true
     }
+
+    /// What identifies the session for the lookup cache: a hash of the session cookie, or
+    /// of everything the lookup depends on.
+    fn cache_key(&self, session: Session<'_>) -> [u8; 32] {
+        sha2::Sha256::digest(session.cookie.as_bytes()).into()
+    }
+
+    /// Drops what is known about a session (it was logged out or replaced).
+    fn forget(&self, _session: Session<'_>) {}
 }
 
 /// Session cookies longer than this are not looked at: no app issues them, and hashing or
 /// verifying megabytes per request would be an easy way to burn CPU.
 pub const MAX_COOKIE_LEN: usize = 8 * 1024;
+
+/// How much later than `session.timeout` the outer bound fires.
+const OUTER_TIMEOUT_MARGIN: Duration = Duration::from_millis(50);
 
 /// The configured resolver behind the session cookie, with its timeout.
 pub struct Identity {
@@ -129,14 +142,17 @@ impl Identity {
             ResolverConfig::Http(http) => CachedResolver::wrap(
                 Box::new(HttpResolver::new(http, fields, config.timeout)?),
                 config.cache_ttl,
+                config.timeout,
             ),
             ResolverConfig::Redis(redis) => CachedResolver::wrap(
                 Box::new(RedisResolver::new(redis, fields, config.timeout)?),
                 config.cache_ttl,
+                config.timeout,
             ),
             ResolverConfig::Sql(sql) => CachedResolver::wrap(
                 Box::new(SqlResolver::new(sql, fields, config.timeout)?),
                 config.cache_ttl,
+                config.timeout,
             ),
         };
         Ok(Identity::new(
@@ -179,6 +195,26 @@ impl Identity {
         }
     }
 
+    /// Forgets the cached lookup of the session these request headers carry (after a
+    /// logout, or when the response replaces the session).
+    pub fn forget(&self, headers: &HeaderMap) {
+        if let Some(value) = session_cookie(headers, &self.cookie_name) {
+            self.resolver.forget(Session {
+                cookie: value,
+                headers,
+            });
+        }
+    }
+
+    /// Forgets the cached lookup of a session cookie value the app just set.
+    pub fn forget_value(&self, value: &str) {
+        let headers = HeaderMap::new();
+        self.resolver.forget(Session {
+            cookie: value,
+            headers: &headers,
+        });
+    }
+
     /// Resolves the user behind the request headers. Any failure (no cookie, a bad or
     /// expired session, a store error, a timeout) is `Anonymous`: fail closed for identity.
     pub async fn identify(&self, headers: &HeaderMap) -> Resolution {
@@ -196,7 +232,10 @@ impl Identity {
             cookie: value,
             headers,
         };
-        match tokio::time::timeout(self.timeout, self.resolver.resolve(session)).await {
+        // The cache bounds its own lookups by `timeout` (so a cancelled lookup never leaves
+        // coalesced waiters behind); this outer bound, a little later, covers the rest.
+        let bound = self.timeout + OUTER_TIMEOUT_MARGIN;
+        match tokio::time::timeout(bound, self.resolver.resolve(session)).await {
             Ok(Ok(resolution)) => resolution,
             Ok(Err(e)) => {
                 if let Some(suppressed) = self.warnings.allow() {

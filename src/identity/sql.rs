@@ -175,20 +175,17 @@ fn pg_document(row: &PgRow) -> Value {
     Value::Object(doc)
 }
 
-/// As [`pg_document`], for MySQL/MariaDB (whose JSON columns may arrive as text).
+/// As [`pg_document`], for MySQL/MariaDB. sqlx would decode any text column as JSON
+/// (turning a `user_id` of "1e3" into 1000.0), so text stays text unless it holds a JSON
+/// object or array (MariaDB's JSON columns are text).
 fn mysql_document(row: &MySqlRow) -> Value {
     let mut doc = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
         let value = None
             .or_else(|| {
-                row.try_get::<Option<Value>, _>(i)
-                    .ok()
-                    .map(Option::unwrap_or_default)
-            })
-            .or_else(|| {
                 row.try_get::<Option<String>, _>(i)
                     .ok()
-                    .map(|v| v.map_or(Value::Null, Value::String))
+                    .map(|v| v.map_or(Value::Null, text_or_json))
             })
             .or_else(|| {
                 row.try_get::<Option<i64>, _>(i)
@@ -211,6 +208,11 @@ fn mysql_document(row: &MySqlRow) -> Value {
                     .map(|v| v.map_or(Value::Null, Value::from))
             })
             .or_else(|| {
+                row.try_get::<Option<Value>, _>(i)
+                    .ok()
+                    .map(Option::unwrap_or_default)
+            })
+            .or_else(|| {
                 row.try_get::<Option<Vec<u8>>, _>(i).ok().map(|v| {
                     v.map_or(Value::Null, |b| {
                         Value::String(String::from_utf8_lossy(&b).into_owned())
@@ -221,6 +223,17 @@ fn mysql_document(row: &MySqlRow) -> Value {
         doc.insert(column.name().to_string(), value);
     }
     Value::Object(doc)
+}
+
+/// Text as a string, unless it is a JSON object or array.
+fn text_or_json(text: String) -> Value {
+    let trimmed = text.trim_start();
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(value) = serde_json::from_str(&text)
+    {
+        return value;
+    }
+    Value::String(text)
 }
 
 impl SessionResolver for SqlResolver {

@@ -132,14 +132,20 @@ impl Filter for Injector {
             let shared = &self.shared;
             let path = request.uri().path();
             if shared.token_path.as_deref() == Some(path) {
-                // The page says which path it is on, for that route's signed attributes.
-                let page_path = request
-                    .uri()
-                    .query()
-                    .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "path"))
-                    .map_or_else(|| "/".to_string(), |(_, v)| v.into_owned());
+                // The page says which path it is on (for that route's signed attributes) and
+                // whom it was booted for.
+                let query = |name: &str| {
+                    request
+                        .uri()
+                        .query()
+                        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name))
+                        .map(|(_, v)| v.into_owned())
+                };
+                let page_path = query("path").unwrap_or_else(|| "/".to_string());
+                let booted_for = query("for");
                 return FilterOutcome::Respond(
-                    self.token_response(request.headers(), &page_path).await,
+                    self.token_response(request.headers(), &page_path, booted_for.as_deref())
+                        .await,
                 );
             }
             let logout_path = shared.logout.is_logout_path(path);
@@ -189,6 +195,9 @@ impl Filter for Injector {
                 shutdown_first,
                 pending_shutdown,
                 secure: downstream.scheme == "https",
+                session_headers: session_cookie(request.headers(), &shared.session_cookie)
+                    .is_some()
+                    .then(|| request.headers().clone()),
             })))
         })
     }
@@ -197,9 +206,23 @@ impl Filter for Injector {
 impl Injector {
     /// The token endpoint: a fresh Messenger JWT for the browser's session, or 401. Never
     /// cached, never forwarded to the app.
-    async fn token_response(&self, headers: &HeaderMap, page_path: &str) -> Response<ProxyBody> {
+    async fn token_response(
+        &self,
+        headers: &HeaderMap,
+        page_path: &str,
+        booted_for: Option<&str>,
+    ) -> Response<ProxyBody> {
         let shared = &self.shared;
         let (status, body) = match shared.identity.identify(headers).await {
+            Resolution::User(user)
+                if booted_for.is_some_and(|b| b != shared.logout.booted_for(Some(&user.id))) =>
+            {
+                // The page was booted for someone else: never hand it this user's token.
+                (
+                    StatusCode::CONFLICT,
+                    serde_json::json!({"error": "the session now belongs to another user"}),
+                )
+            }
             Resolution::User(user) => {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

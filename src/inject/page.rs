@@ -67,6 +67,7 @@ pub(super) fn insert(
     snippet: Snippet,
     hosts: &Arc<IntercomHosts>,
     widget_url: &Arc<str>,
+    even_if_present: bool,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     let ProxyBody::Upstream { body } = body else {
@@ -80,6 +81,7 @@ pub(super) fn insert(
         hosts: hosts.clone(),
         widget_url: widget_url.clone(),
         encoding: format.encoding,
+        even_if_present,
     });
     let body = InjectBody::new(
         body,
@@ -132,6 +134,18 @@ pub(super) fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split_once('='))
         .any(|(n, _)| n.trim() == name)
+}
+
+/// The values of every `Set-Cookie` that sets (not clears) the session cookie.
+pub(super) fn session_cookies_set(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .filter(|(n, v)| n.trim() == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
 }
 
 /// Rewrites every CSP header so the snippet runs; returns the nonce our script carries.

@@ -34,13 +34,25 @@ pub(super) struct Plan {
     pub(super) pending_shutdown: bool,
     /// The client reached the proxy over HTTPS (the proxy's cookies get `Secure`).
     pub(super) secure: bool,
+    /// The request's headers, kept only when it carried the session cookie: a logout or a
+    /// replaced session must drop that session's cached lookup.
+    pub(super) session_headers: Option<http::HeaderMap>,
 }
 
 impl ResponseHook for Plan {
     fn response_filter(self: Box<Self>, response: Response<ProxyBody>) -> Response<ProxyBody> {
         let shared = &self.shared;
-        if self.logout_path || shared.logout.clears_session(response.headers()) {
+        // A cleared cookie is a logout only when there was a session to end: apps also
+        // expire stale cookies on anonymous responses.
+        let clears =
+            self.session_headers.is_some() && shared.logout.clears_session(response.headers());
+        if self.logout_path || clears {
             return self.logout(response);
+        }
+        for value in super::page::session_cookies_set(response.headers(), &shared.session_cookie) {
+            // A login that reuses a session id (PHP does) must not find a cached visitor
+            // or the previous user under it.
+            shared.identity.forget_value(&value);
         }
         if !self.injects {
             return response;
@@ -67,9 +79,10 @@ impl ResponseHook for Plan {
             None => None,
         };
         let refresh = match (&shared.token_path, &self.user, shared.token_refresh) {
-            (Some(path), Some(_), true) => Some(Refresh {
+            (Some(path), Some(_), true) => self.target.as_deref().map(|booted_for| Refresh {
                 path,
                 after_secs: super::refresh_after(shared.token_ttl_secs),
+                booted_for,
             }),
             _ => None,
         };
@@ -82,7 +95,15 @@ impl ResponseHook for Plan {
             },
             &shared.widget_url,
         );
-        let mut response = insert(response, format, snippet, &shared.hosts, &shared.widget_url);
+        // A shutdown goes in even where the page loads Intercom itself: it must run.
+        let mut response = insert(
+            response,
+            format,
+            snippet,
+            &shared.hosts,
+            &shared.widget_url,
+            self.shutdown_first,
+        );
         let headers = response.headers_mut();
         if self.pending_shutdown {
             shared.logout.clear_pending_shutdown(headers, self.secure);
@@ -107,6 +128,10 @@ impl Plan {
     fn logout(self, response: Response<ProxyBody>) -> Response<ProxyBody> {
         let shared = &self.shared;
         debug!("logout response: shutting the Messenger down");
+        if let Some(headers) = &self.session_headers {
+            // Apps that destroy the session but keep the cookie must not find it cached.
+            shared.identity.forget(headers);
+        }
         let page = rewritable_page(response.status(), response.headers());
         let is_page = page.is_some();
         let mut response = match page {
@@ -122,7 +147,14 @@ impl Plan {
                     },
                     &shared.widget_url,
                 );
-                insert(response, format, snippet, &shared.hosts, &shared.widget_url)
+                insert(
+                    response,
+                    format,
+                    snippet,
+                    &shared.hosts,
+                    &shared.widget_url,
+                    true,
+                )
             }
             None => response,
         };

@@ -27,6 +27,8 @@ struct InsertState {
     done: AtomicBool,
     /// The page already loads the Messenger before our insertion point.
     present: AtomicBool,
+    /// Insert regardless of `present`.
+    even_if_present: bool,
     /// The nonce our `<script>` carries: from the CSP header, else from a `<meta>` CSP.
     nonce: Mutex<Option<String>>,
 }
@@ -34,7 +36,7 @@ struct InsertState {
 impl InsertState {
     /// True exactly once, for the handler that should insert the snippet.
     fn claim(&self) -> bool {
-        if self.present.load(Ordering::Relaxed) {
+        if self.present.load(Ordering::Relaxed) && !self.even_if_present {
             self.done.store(true, Ordering::Relaxed);
             return false;
         }
@@ -132,6 +134,8 @@ pub struct PagePlan {
     pub widget_url: Arc<str>,
     /// The page's character encoding.
     pub encoding: AsciiCompatibleEncoding,
+    /// Insert even when the page already loads the Messenger (a shutdown must run).
+    pub even_if_present: bool,
 }
 
 /// A streaming HTML rewriter that inserts the snippet once.
@@ -156,6 +160,7 @@ impl PageRewriter {
             hosts: plan.hosts,
             done: AtomicBool::new(false),
             present: AtomicBool::new(false),
+            even_if_present: plan.even_if_present,
             nonce: Mutex::new(plan.nonce),
         });
         let sink = SharedSink::default();
@@ -299,6 +304,7 @@ mod tests {
             hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
             widget_url: Arc::from("https://widget.intercom.io/widget/abc"),
             encoding: AsciiCompatibleEncoding::utf_8(),
+            even_if_present: false,
         }
     }
 

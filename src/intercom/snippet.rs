@@ -35,7 +35,13 @@ pub struct Refresh<'a> {
     pub path: &'a str,
     /// Seconds until the first refresh.
     pub after_secs: u64,
+    /// Whom the page booted for (the opaque marker): the endpoint refuses a token for
+    /// anyone else, and the page then shuts the Messenger down.
+    pub booted_for: &'a str,
 }
+
+/// `setTimeout` takes at most 2^31-1 ms (24.8 days); past it the timer fires at once.
+const MAX_TIMER_SECS: u64 = 24 * 24 * 3600;
 
 /// Intercom's loader (intercom.md §1): reuse a live Intercom, else queue calls in a stub and
 /// load the widget once the page has loaded. `{widget_url}` is a JSON string.
@@ -87,11 +93,14 @@ impl Snippet {
         }
         if let (Some(refresh), Some(_)) = (boot.refresh, &settings) {
             let path = escape_json_for_script(&Value::from(refresh.path));
+            let marker = escape_json_for_script(&Value::from(refresh.booted_for));
+            // 401 (logged out) or 409 (someone else logged in, in another tab): shut down.
             script.push_str(&format!(
-                "(function(){{function r(){{fetch({path}+'?path='+encodeURIComponent(location.pathname),{{credentials:'same-origin',cache:'no-store'}}).then(function(x){{return x.ok?x.json():null;}})\
+                "(function(){{function r(){{fetch({path}+'?for='+encodeURIComponent({marker})+'\\u0026path='+encodeURIComponent(location.pathname),{{credentials:'same-origin',cache:'no-store'}})\
+.then(function(x){{if(x.status===401||x.status===409){{window.Intercom('shutdown');return null;}}return x.ok?x.json():null;}})\
 .then(function(j){{if(j){{window.Intercom('update',{{intercom_user_jwt:j.intercom_user_jwt}});setTimeout(r,j.refresh_in*1000);}}}})\
 .catch(function(){{}});}}setTimeout(r,{}*1000);}})();",
-                refresh.after_secs
+                refresh.after_secs.min(MAX_TIMER_SECS)
             ));
         }
         if boot.spa_updates && settings.is_some() {

@@ -22,8 +22,9 @@ pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
 pub const BOOTED_FOR_COOKIE: &str = "__isp_booted";
 /// The marker value for a Messenger booted without identity.
 const ANONYMOUS: &str = "anon";
-/// How long a pending shutdown waits for an HTML page.
-const PENDING_MAX_AGE_SECS: u32 = 3600;
+/// How long a pending shutdown, and the booted-for record, are kept: as long as Intercom's
+/// own session cookie lives (a week), plus a day.
+const MARKER_MAX_AGE_SECS: u32 = 8 * 24 * 3600;
 
 /// Logout detection and the proxy's own cookies.
 pub struct Logout {
@@ -115,7 +116,7 @@ impl Logout {
             &own_cookie(
                 PENDING_SHUTDOWN_COOKIE,
                 "1",
-                Some(PENDING_MAX_AGE_SECS),
+                Some(MARKER_MAX_AGE_SECS),
                 secure,
             ),
         );
