@@ -109,11 +109,11 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     };
     let token_ttl = match s.duration("token_ttl") {
         None => Some(Duration::from_secs(3600)),
-        Some(d) if d < Duration::from_secs(60) => {
+        Some(d) if d < Duration::from_secs(10) => {
             s.issue(
                 "token_ttl",
                 format!(
-                    "{} is too short (expected at least 1m)",
+                    "{} is too short (expected at least 10s)",
                     humantime::format_duration(d)
                 ),
             );

@@ -113,9 +113,6 @@ impl IntercomHosts {
             "https://widget.intercom.io",
             "https://js.intercomcdn.com",
         ]);
-        if let Some(origin) = widget_origin {
-            push_unique(&mut script, origin);
-        }
         let mut connect = owned(&[
             "https://via.intercom.io",
             "https://api.intercom.io",
@@ -133,6 +130,11 @@ impl IntercomHosts {
         ]);
         connect.extend(owned(regional_socket));
         connect.extend(owned(regional_cdn));
+        // A self-hosted (or stand-in) widget is loaded from, and talks to, its own origin.
+        if let Some(origin) = widget_origin {
+            push_unique(&mut script, origin);
+            push_unique(&mut connect, origin);
+        }
         let mut img = owned(&[
             "blob:",
             "data:",

@@ -262,9 +262,9 @@ impl Injector {
 }
 
 /// Seconds until a page refreshes its token: at 80% of its life, and not more often than
-/// every 30 seconds.
+/// every 5 seconds.
 fn refresh_after(ttl_secs: u64) -> u64 {
-    (ttl_secs * 4 / 5).max(30)
+    (ttl_secs * 4 / 5).max(5)
 }
 
 /// Keeps only the codings the rewriter can decode, so the app never picks one we would have
