@@ -20,7 +20,7 @@ use crate::proxy::BoxError;
 
 /// How much of a chunk the parser sees at a time: small enough that little is parsed past
 /// `</head>`, large enough that the per-call cost stays negligible.
-const FEED: usize = 2048;
+const FEED: usize = 512;
 
 enum Phase {
     Streaming,
@@ -37,6 +37,8 @@ pin_project! {
         decoder: Option<Decoder>,
         rewriter: Option<PageRewriter>,
         encoder: Option<Encoder>,
+        // The unparsed rest of the chunk that held the insertion point, sent next as is.
+        pending: Option<Bytes>,
         phase: Phase,
     }
 }
@@ -54,6 +56,7 @@ impl<B> InjectBody<B> {
             decoder,
             rewriter: Some(rewriter),
             encoder,
+            pending: None,
             phase: Phase::Streaming,
         }
     }
@@ -70,10 +73,10 @@ impl<B> InjectBody<B> {
         rewriter: &mut Option<PageRewriter>,
         encoder: &mut Option<Encoder>,
         data: Bytes,
-    ) -> Result<Bytes, BoxError> {
+    ) -> Result<(Bytes, Option<Bytes>), BoxError> {
         if decoder.is_none() && rewriter.is_none() {
             // After the insertion point of an uncompressed page: zero-copy pass-through.
-            return Ok(data);
+            return Ok((data, None));
         }
         let decoded = match decoder {
             Some(d) => {
@@ -87,23 +90,39 @@ impl<B> InjectBody<B> {
             }
             None => data,
         };
-        let html = match rewriter {
-            Some(_) => Bytes::from(Self::rewrite(rewriter, &decoded)?),
-            None => decoded,
+        let (html, rest) = match rewriter {
+            Some(_) => {
+                let (out, used) = Self::rewrite(rewriter, &decoded)?;
+                (Bytes::from(out), decoded.slice(used..))
+            }
+            None => (decoded, Bytes::new()),
         };
         match encoder {
-            Some(e) if !html.is_empty() => Ok(Bytes::from(
-                e.encode(&html)
-                    .map_err(|e| failed("cannot re-encode the page", e))?,
-            )),
-            _ => Ok(html),
+            Some(e) => {
+                let mut encoded = Vec::new();
+                for part in [&html, &rest] {
+                    if !part.is_empty() {
+                        encoded.extend(
+                            e.encode(part)
+                                .map_err(|e| failed("cannot re-encode the page", e))?,
+                        );
+                    }
+                }
+                Ok((Bytes::from(encoded), None))
+            }
+            // The rest of the chunk goes out as it came, without a copy.
+            None => Ok((html, (!rest.is_empty()).then_some(rest))),
         }
     }
 
-    /// Feeds the parser in small slices and stops at the insertion point: the rest of the
-    /// chunk is copied out unparsed, so a page costs about the same whatever its size.
-    fn rewrite(rewriter: &mut Option<PageRewriter>, html: &[u8]) -> Result<Vec<u8>, BoxError> {
-        let mut out = Vec::with_capacity(html.len() + 1024);
+    /// Feeds the parser in small slices and stops at the insertion point; returns the output
+    /// and how much of `html` it covers. The rest is left unparsed, so a page costs about
+    /// the same whatever its size.
+    fn rewrite(
+        rewriter: &mut Option<PageRewriter>,
+        html: &[u8],
+    ) -> Result<(Vec<u8>, usize), BoxError> {
+        let mut out = Vec::with_capacity(4096);
         let mut offset = 0;
         while let Some(rw) = rewriter.as_mut() {
             if offset >= html.len() {
@@ -121,8 +140,7 @@ impl<B> InjectBody<B> {
                     .map_err(|e| failed("cannot rewrite the page", e))?;
             }
         }
-        out.extend_from_slice(&html[offset..]);
-        Ok(out)
+        Ok((out, offset))
     }
 
     /// The end of the app's body: end the rewriter (inserting at the document end if nothing
@@ -139,7 +157,8 @@ impl<B> InjectBody<B> {
             None => Vec::new(),
         };
         if rewriter.is_some() {
-            let mut out = Self::rewrite(rewriter, &html)?;
+            let (mut out, used) = Self::rewrite(rewriter, &html)?;
+            out.extend_from_slice(&html[used..]);
             if let Some(rw) = rewriter.take() {
                 rw.end(&mut out)
                     .map_err(|e| failed("cannot rewrite the page", e))?;
@@ -179,6 +198,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         loop {
+            if let Some(rest) = this.pending.take() {
+                return Poll::Ready(Some(Ok(Frame::data(rest))));
+            }
             match std::mem::replace(this.phase, Phase::Done) {
                 Phase::Done => return Poll::Ready(None),
                 Phase::Trailers(trailers) => {
@@ -201,7 +223,10 @@ where
             match frame.into_data() {
                 Ok(data) => {
                     let out = match Self::process(this.decoder, this.rewriter, this.encoder, data) {
-                        Ok(out) => out,
+                        Ok((out, rest)) => {
+                            *this.pending = rest;
+                            out
+                        }
                         Err(e) => {
                             *this.phase = Phase::Done;
                             return Poll::Ready(Some(Err(e)));
@@ -232,6 +257,6 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.phase, Phase::Done)
+        self.pending.is_none() && matches!(self.phase, Phase::Done)
     }
 }

@@ -27,7 +27,7 @@ pub use rewrite::{PagePlan, PageRewriter};
 
 use crate::config::{AnonymousPolicy, Config, IdentityMode, Routes};
 use crate::identity::{Identity, IdentityError, Resolution, session_cookie};
-use crate::intercom::Messenger;
+use crate::intercom::{Loader, Messenger};
 use crate::logout::{BOOTED_FOR_COOKIE, Logout, PENDING_SHUTDOWN_COOKIE};
 use crate::proxy::{BoxFuture, Downstream, Filter, FilterOutcome, ProxyBody};
 use csp::IntercomHosts;
@@ -46,6 +46,8 @@ struct Shared {
     anonymous: AnonymousPolicy,
     hosts: Arc<IntercomHosts>,
     widget_url: Arc<str>,
+    /// The loader for `widget_url`, rendered once.
+    loader: Loader,
     logout: Logout,
     /// The token endpoint, in JWT mode when configured.
     token_path: Option<String>,
@@ -77,6 +79,7 @@ impl Injector {
                     widget_origin.as_deref(),
                 )),
                 widget_url: Arc::from(intercom.widget_url.as_str()),
+                loader: Loader::new(&intercom.widget_url),
                 logout: Logout::new(
                     &config.logout,
                     &config.session.cookie,
@@ -197,7 +200,7 @@ impl Filter for Injector {
                 secure: downstream.scheme == "https",
                 session_headers: session_cookie(request.headers(), &shared.session_cookie)
                     .is_some()
-                    .then(|| request.headers().clone()),
+                    .then(|| cookies_only(request.headers())),
             })))
         })
     }
@@ -259,6 +262,15 @@ impl Injector {
         h.insert(header::VARY, HeaderValue::from_static("Cookie"));
         response
     }
+}
+
+/// The request's `Cookie` headers alone: all a later cache invalidation needs.
+fn cookies_only(headers: &HeaderMap) -> HeaderMap {
+    let mut cookies = HeaderMap::new();
+    for value in headers.get_all(header::COOKIE) {
+        cookies.append(header::COOKIE, value.clone());
+    }
+    cookies
 }
 
 /// Seconds until a page refreshes its token: at 80% of its life, and not more often than

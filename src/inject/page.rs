@@ -154,6 +154,9 @@ fn rewrite_csp_headers(
     snippet: &Snippet,
     hosts: &IntercomHosts,
 ) -> Option<String> {
+    if !headers.contains_key(&CSP) && !headers.contains_key(&CSP_REPORT_ONLY) {
+        return None;
+    }
     // Enforced policies first: their nonce is the one that must match.
     let nonce = [&CSP, &CSP_REPORT_ONLY].iter().find_map(|name| {
         headers
@@ -162,8 +165,9 @@ fn rewrite_csp_headers(
             .filter_map(|v| v.to_str().ok())
             .find_map(csp::find_nonce)
     });
+    let hash = snippet.csp_hash();
     let ctx = CspContext {
-        snippet_hash: &snippet.csp_hash,
+        snippet_hash: &hash,
         nonce: nonce.as_deref(),
         hosts,
     };

@@ -93,7 +93,7 @@ impl ResponseHook for Plan {
                 refresh,
                 spa_updates: shared.spa_updates,
             },
-            &shared.widget_url,
+            &shared.loader,
         );
         // A shutdown goes in even where the page loads Intercom itself: it must run.
         let mut response = insert(
@@ -145,7 +145,7 @@ impl Plan {
                         refresh: None,
                         spa_updates: false,
                     },
-                    &shared.widget_url,
+                    &shared.loader,
                 );
                 insert(
                     response,

@@ -5,4 +5,4 @@ mod settings;
 mod snippet;
 
 pub use settings::{Messenger, SignError};
-pub use snippet::{Boot, Refresh, Snippet, escape_json_for_script};
+pub use snippet::{Boot, Loader, Refresh, Snippet, escape_json_for_script};

@@ -5,13 +5,22 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// A rendered snippet: the script's text (what a CSP hash covers) and its hash.
+/// A rendered snippet: the script's text (what a CSP hash covers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
     /// The JavaScript between `<script>` and `</script>`.
     pub script: String,
-    /// `'sha256-…'` of `script`, as a CSP source expression.
-    pub csp_hash: String,
+}
+
+/// Intercom's loader for one `widget_url`, rendered once at start.
+#[derive(Debug, Clone)]
+pub struct Loader(String);
+
+impl Loader {
+    /// The loader that fetches the widget from `widget_url`.
+    pub fn new(widget_url: &str) -> Self {
+        Loader(loader(&escape_json_for_script(&Value::from(widget_url))))
+    }
 }
 
 /// What one page's snippet does.
@@ -63,7 +72,7 @@ impl Snippet {
                 settings: Some(settings),
                 ..Boot::default()
             },
-            widget_url,
+            &Loader::new(widget_url),
         )
     }
 
@@ -71,25 +80,27 @@ impl Snippet {
     /// boots from it on load). A boot after a shutdown queues `shutdown` then an explicit
     /// `boot` in the loader's stub and leaves `intercomSettings` unset, so the order holds
     /// whatever the widget does with `intercomSettings` when it loads.
-    pub fn render_boot(boot: &Boot<'_>, widget_url: &str) -> Snippet {
-        let widget_url = escape_json_for_script(&Value::from(widget_url));
+    pub fn render_boot(boot: &Boot<'_>, loader: &Loader) -> Snippet {
+        let loader = loader.0.as_str();
         let settings = boot
             .settings
             .map(|s| escape_json_for_script(&Value::Object(s.clone())));
         let mut script = String::with_capacity(1024);
         match (&settings, boot.shutdown_first) {
             (Some(settings), false) => {
-                script.push_str(&format!("window.intercomSettings={settings};"));
-                script.push_str(&loader(&widget_url));
+                script.push_str("window.intercomSettings=");
+                script.push_str(settings);
+                script.push(';');
+                script.push_str(loader);
             }
             (settings, true) => {
-                script.push_str(&loader(&widget_url));
+                script.push_str(loader);
                 script.push_str("window.Intercom('shutdown');");
                 if let Some(settings) = settings {
                     script.push_str(&format!("window.Intercom('boot',{settings});"));
                 }
             }
-            (None, false) => script.push_str(&loader(&widget_url)),
+            (None, false) => script.push_str(loader),
         }
         if let (Some(refresh), Some(_)) = (boot.refresh, &settings) {
             let path = escape_json_for_script(&Value::from(refresh.path));
@@ -110,12 +121,16 @@ var u=function(){window.Intercom('update');};['pushState','replaceState'].forEac
 h[m]=function(){var r=o.apply(this,arguments);u();return r;};});window.addEventListener('popstate',u);})();",
             );
         }
-        let digest = Sha256::digest(script.as_bytes());
-        let csp_hash = format!(
+        Snippet { script }
+    }
+
+    /// `'sha256-…'` of the script, as a CSP source expression (only pages with a CSP need it).
+    pub fn csp_hash(&self) -> String {
+        let digest = Sha256::digest(self.script.as_bytes());
+        format!(
             "'sha256-{}'",
             base64::engine::general_purpose::STANDARD.encode(digest)
-        );
-        Snippet { script, csp_hash }
+        )
     }
 
     /// The `<script>` element, with `nonce` when the page's CSP uses one.
@@ -218,7 +233,7 @@ mod tests {
         );
         let expected =
             base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.script.as_bytes()));
-        assert_eq!(s.csp_hash, format!("'sha256-{expected}'"));
+        assert_eq!(s.csp_hash(), format!("'sha256-{expected}'"));
         assert_eq!(
             s.html(Some("n\"1")),
             format!("<script nonce=\"n&quot;1\">{}</script>", s.script)

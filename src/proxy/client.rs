@@ -9,6 +9,9 @@ use super::body::RequestBody;
 use super::tls::{self, TlsError};
 use crate::config::UpstreamConfig;
 
+/// Idle upstream connections kept per host.
+const MAX_IDLE_UPSTREAM: usize = 128;
+
 /// The upstream client: keep-alive pool, http and https, request bodies streamed.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
@@ -35,5 +38,8 @@ pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
         .pool_timer(TokioTimer::new())
         // The proxy writes Host itself: the browser's, not the upstream's address.
         .set_host(false)
+        // Enough warm connections for bursts; a spike of 1,000 clients must not leave
+        // 1,000 idle upstream connections (and their buffers) behind.
+        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM)
         .build(connector))
 }
