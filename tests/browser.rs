@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,16 +22,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Installs a fixture's npm packages from its lockfile when missing.
-fn npm_ci(dir: &Path) -> bool {
-    dir.join("node_modules").is_dir()
-        || Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .status()
-            .is_ok_and(|s| s.success())
 }
 
 /// The app script every CSP page runs, and its CSP hash.
@@ -101,39 +91,6 @@ async fn csp_app() -> Upstream {
         r
     })
     .await
-}
-
-struct NodeApp(Child);
-
-impl Drop for NodeApp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_express(redis_url: &str, prefix: &str) -> Option<(NodeApp, u16)> {
-    use std::io::BufRead;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/express-app");
-    if !npm_ci(&dir) {
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg("server.js")
-        .current_dir(&dir)
-        .env("PORT", "0")
-        .env("REDIS_URL", redis_url)
-        .env("SESSION_PREFIX", prefix)
-        .env("COOKIE_SECRET", "browser-test-cookie-secret")
-        .stdout(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take()?)
-        .read_line(&mut line)
-        .ok()?;
-    let port = line.trim().strip_prefix("listening ")?.parse().ok()?;
-    Some((NodeApp(child), port))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +174,8 @@ async fn chromium_end_to_end() {
     std::fs::write(&secret_path, "browser-test-cookie-secret").unwrap();
     if let Some(redis_url) = &redis_url {
         let prefix = format!("{}:", unique_name("browser"));
-        if let Some((app, port)) = start_express(redis_url, &prefix) {
+        if let Some(app) = start_express(redis_url, &prefix, "browser-test-cookie-secret") {
+            let port = app.port;
             let session = format!(
                 r#"
 [session]

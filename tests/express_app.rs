@@ -3,69 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
 use common::*;
 use http::{Request, StatusCode};
 
 const COOKIE_SECRET: &str = "express-fixture-cookie-secret";
-
-struct NodeApp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for NodeApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_express(redis_url: &str, prefix: &str) -> Option<NodeApp> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/express-app");
-    if !dir.join("node_modules").is_dir() {
-        // A fresh clone: install the fixture from its lockfile (.ci/run does this too).
-        let installed = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "npm ci failed in tests/fixtures/express-app"
-            );
-            eprintln!(
-                "skipped: npm ci failed in tests/fixtures/express-app (Node.js and npm needed)"
-            );
-            return None;
-        }
-    }
-    let mut child = Command::new("node")
-        .arg("server.js")
-        .current_dir(&dir)
-        .env("PORT", "0")
-        .env("REDIS_URL", redis_url)
-        .env("SESSION_PREFIX", prefix)
-        .env("COOKIE_SECRET", COOKIE_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("express app did not start: {line:?}"));
-    Some(NodeApp { child, port })
-}
 
 /// The `name=value` of the `connect.sid` Set-Cookie in a response, if any.
 fn set_session_cookie(headers: &http::HeaderMap) -> Option<String> {
@@ -101,7 +42,7 @@ async fn express_session_users_are_identified_through_login_and_logout() {
         return;
     };
     let prefix = format!("{}:", unique_name("express"));
-    let Some(app) = start_express(&redis_url, &prefix) else {
+    let Some(app) = start_express(&redis_url, &prefix, COOKIE_SECRET) else {
         return;
     };
     let session = format!(

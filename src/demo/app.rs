@@ -1,7 +1,6 @@
 //! The demo's "legacy app": a login form, a few pages, a JSON API, an admin page and
 //! logout. Its session is a JWT cookie that it signs itself, as many apps do.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,9 +9,6 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -80,23 +76,11 @@ impl DemoApp {
 
     /// Serves the app on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let builder = auto::Builder::new(TokioExecutor::new());
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                // Usually out of file descriptors: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            };
-            let app = self.clone();
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(req).await) }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            tokio::spawn(conn);
-        }
+        super::serve_plain(listener, move |req| {
+            let this = self.clone();
+            async move { this.handle(req).await }
+        })
+        .await;
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {

@@ -17,6 +17,34 @@ pub use widget::StandInIntercom;
 use crate::config::Config;
 use crate::proxy;
 
+/// Serves `handler` over HTTP/1.1 and h2 on `listener` until the task is dropped (the
+/// demo's own small servers; the proxy has its own, hardened, accept loop).
+pub(crate) async fn serve_plain<H, F>(listener: TcpListener, handler: H)
+where
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = http::Response<proxy::ProxyBody>> + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Usually out of file descriptors: back off instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let response = handler(req);
+            async move { Ok::<_, std::convert::Infallible>(response.await) }
+        });
+        tokio::spawn(
+            builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned(),
+        );
+    }
+}
+
 /// The port the demo tries first, so the URL is easy to remember.
 const PREFERRED_PORT: u16 = 8080;
 

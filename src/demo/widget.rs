@@ -2,16 +2,12 @@
 //! `widget_url` and a `/verify` endpoint that checks the Messenger JWT with the Messenger
 //! secret, as Intercom would. The widget shows a badge saying whom it booted for.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -38,23 +34,11 @@ impl StandInIntercom {
 
     /// Serves on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let builder = auto::Builder::new(TokioExecutor::new());
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            };
+        super::serve_plain(listener, move |req| {
             let this = self.clone();
-            let service = service_fn(move |req| {
-                let this = this.clone();
-                async move { Ok::<_, Infallible>(this.handle(req).await) }
-            });
-            tokio::spawn(
-                builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned(),
-            );
-        }
+            async move { this.handle(req).await }
+        })
+        .await;
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {

@@ -410,3 +410,63 @@ pub async fn html_app() -> Upstream {
 }
 
 pub const APP_PAGE: &str = "<html><head><title>app</title></head><body>hi</body></html>";
+
+/// Installs a Node fixture's packages from its lockfile when they are missing (a fresh
+/// clone); `.ci/run` does the same up front.
+pub fn npm_ci(dir: &std::path::Path) -> bool {
+    dir.join("node_modules").is_dir()
+        || std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// The real express-session + connect-redis app (tests/fixtures/express-app), killed on drop.
+pub struct ExpressApp {
+    child: std::process::Child,
+    /// Where it listens on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Drop for ExpressApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the Express app on a free port, its sessions in Redis under `prefix`, signed with
+/// `cookie_secret`. `None` (after saying "skipped: …") without Node packages, except in CI.
+pub fn start_express(redis_url: &str, prefix: &str, cookie_secret: &str) -> Option<ExpressApp> {
+    use std::io::BufRead;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/express-app");
+    if !npm_ci(&dir) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "npm ci failed in tests/fixtures/express-app"
+        );
+        eprintln!("skipped: npm ci failed in tests/fixtures/express-app (Node.js and npm needed)");
+        return None;
+    }
+    let mut child = std::process::Command::new("node")
+        .arg("server.js")
+        .current_dir(&dir)
+        .env("PORT", "0")
+        .env("REDIS_URL", redis_url)
+        .env("SESSION_PREFIX", prefix)
+        .env("COOKIE_SECRET", cookie_secret)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("express app output");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("express app did not start: {line:?}"));
+    Some(ExpressApp { child, port })
+}
