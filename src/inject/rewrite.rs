@@ -4,17 +4,52 @@
 //! Everything a handler needs is prepared before the rewriter is built (the JWT is signed,
 //! the script rendered and hashed), so handlers cannot fail.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{AsciiCompatibleEncoding, MemorySettings, OutputSink, element, end, end_tag};
+use lol_html::{
+    AsciiCompatibleEncoding, ElementContentHandlers, MemorySettings, OutputSink, Selector, end,
+    end_tag,
+};
 
 use tracing::warn;
 
 use super::csp::{self, CspContext, IntercomHosts};
 use crate::intercom::Snippet;
+
+/// The selectors, parsed once: lol_html's `element!` would parse them for every page.
+static HEAD: LazyLock<Selector> = LazyLock::new(|| parse_static("head"));
+static BODY: LazyLock<Selector> = LazyLock::new(|| parse_static("body"));
+static META_CSP: LazyLock<Selector> = LazyLock::new(|| parse_static("meta[http-equiv]"));
+
+fn parse_static(selector: &str) -> Selector {
+    selector
+        .parse()
+        .unwrap_or_else(|e| unreachable!("static selector {selector:?}: {e}"))
+}
+
+type SendElement<'r, 't> =
+    lol_html::html_content::Element<'r, 't, lol_html::send::SendHandlerTypes>;
+
+/// An element handler on a pre-parsed selector.
+fn handler<F>(
+    selector: &'static Selector,
+    handler: F,
+) -> (
+    Cow<'static, Selector>,
+    ElementContentHandlers<'static, lol_html::send::SendHandlerTypes>,
+)
+where
+    F: FnMut(&mut SendElement<'_, '_>) -> lol_html::HandlerResult + Send + 'static,
+{
+    (
+        Cow::Borrowed(selector),
+        ElementContentHandlers::default().element(handler),
+    )
+}
 
 /// Parser memory cap per page; past it the rest of the page flows through untouched.
 const MAX_PARSER_MEMORY: usize = 1 << 20;
@@ -174,7 +209,7 @@ impl PageRewriter {
                     .with_max_allowed_memory_usage(MAX_PARSER_MEMORY)
                     .with_graceful_bail_out_on_memory_limit_exceeded(true),
             )
-            .append_element_content_handler(element!("meta[http-equiv]", move |el| {
+            .append_element_content_handler(handler(&META_CSP, move |el| {
                 if s3.done.load(Ordering::Relaxed) {
                     // Past the insertion point: the page is the app's again.
                     return Ok(());
@@ -199,7 +234,7 @@ impl PageRewriter {
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("head", move |el| {
+            .append_element_content_handler(handler(&HEAD, move |el| {
                 let state = s4.clone();
                 // Fires only for an explicit `</head>`; otherwise <body> or the end insert.
                 let _ = el.on_end_tag(end_tag!(move |end| {
@@ -210,7 +245,7 @@ impl PageRewriter {
                 }));
                 Ok(())
             }))
-            .append_element_content_handler(element!("body", move |el| {
+            .append_element_content_handler(handler(&BODY, move |el| {
                 if s5.claim() {
                     el.prepend(&s5.html(), ContentType::Html);
                 }
