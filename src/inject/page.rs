@@ -14,6 +14,7 @@ use super::csp::{self, CspContext, IntercomHosts};
 use super::rewrite::{PagePlan, PageRewriter};
 use crate::intercom::Snippet;
 use crate::proxy::ProxyBody;
+use crate::proxy::headers::header_tokens;
 
 static CSP: HeaderName = HeaderName::from_static("content-security-policy");
 static CSP_REPORT_ONLY: HeaderName = HeaderName::from_static("content-security-policy-report-only");
@@ -217,13 +218,8 @@ fn fix_headers(headers: &mut HeaderMap) {
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    let vary: Vec<String> = headers
-        .get_all(header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    let vary: Vec<String> = header_tokens(headers, &header::VARY)
+        .map(str::to_string)
         .collect();
     if vary
         .iter()

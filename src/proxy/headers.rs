@@ -18,6 +18,21 @@ static SPOOFABLE: [HeaderName; 5] = [
     HeaderName::from_static("x-forwarded-scheme"),
 ];
 
+/// The comma-separated tokens of every `name` line, trimmed and non-empty (lines that are
+/// not text are skipped).
+pub fn header_tokens<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// Removes the headers that describe one connection rather than the message
 /// (RFC 9110 §7.6.1): `Connection` and every name it lists, `Keep-Alive`, `Proxy-Connection`,
 /// `Proxy-Authenticate`, `Proxy-Authorization`, `TE` (except `trailers`, which is kept),
@@ -26,12 +41,8 @@ static SPOOFABLE: [HeaderName; 5] = [
 /// `Trailer` is kept on purpose: RFC 9110 makes it end-to-end, and hyper's HTTP/1 encoder
 /// sends only the trailer fields that `Trailer` announces, so dropping it drops the trailers.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    let listed: Vec<HeaderName> = header_tokens(headers, &header::CONNECTION)
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in listed {
         // A client must not be able to strip end-to-end headers we rely on by listing them.
@@ -39,12 +50,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(&name);
         }
     }
-    let keeps_trailers = headers
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    let keeps_trailers =
+        header_tokens(headers, &header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
     for name in [
         &header::CONNECTION,
         &KEEP_ALIVE,
@@ -68,12 +75,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// Only WebSocket is spliced: any other protocol (`h2c` above all) would let a client talk
 /// to the app directly, past every header rule of the proxy.
 pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
-    let wants_upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let wants_upgrade =
+        header_tokens(headers, &header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"));
     let upgrade = headers.get(header::UPGRADE)?;
     let is_websocket = upgrade
         .to_str()
