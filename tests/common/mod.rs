@@ -120,6 +120,28 @@ pub const SESSION_SECRET: &str = "test-app-session-secret-0123456789";
 
 /// A minimal config for `upstream_url`; `extra` is appended (more sections or routes).
 pub fn config_text(upstream_url: &str, server_extra: &str, extra: &str) -> String {
+    config_base(
+        upstream_url,
+        server_extra,
+        &format!(
+            r#"[session]
+cookie = "session"
+resolver = "jwt"
+
+[session.fields]
+user_id = "/sub"
+email = "/email"
+
+[session.jwt]
+algorithms = ["HS256"]
+key_env = "TEST_SESSION_SECRET"
+{extra}"#
+        ),
+    )
+}
+
+/// `[server]` on port 0, `[upstream]`, `[intercom]`, then `rest`.
+fn config_base(upstream_url: &str, server_extra: &str, rest: &str) -> String {
     format!(
         r#"
 [server]
@@ -135,18 +157,7 @@ timeout = "2s"
 app_id = "testapp1"
 secret_env = "TEST_MESSENGER_SECRET"
 
-[session]
-cookie = "session"
-resolver = "jwt"
-
-[session.fields]
-user_id = "/sub"
-email = "/email"
-
-[session.jwt]
-algorithms = ["HS256"]
-key_env = "TEST_SESSION_SECRET"
-{extra}
+{rest}
 "#
     )
 }
@@ -315,23 +326,7 @@ pub fn shared_page(name: &str) -> String {
 
 /// A config whose `[session]` (and its subsections) is `session`.
 pub fn config_with_session(upstream_url: &str, session: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[upstream]
-url = "{upstream_url}"
-connect_timeout = "1s"
-timeout = "2s"
-
-[intercom]
-app_id = "testapp1"
-secret_env = "TEST_MESSENGER_SECRET"
-
-{session}
-"#
-    )
+    config_base(upstream_url, "", session)
 }
 
 /// A name no other test (or test run) uses, for keys, tables and schemas.
