@@ -318,13 +318,7 @@ fn narrow_accept_encoding(headers: &mut HeaderMap) {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use super::page::tests::headers;
 
     #[test]
     fn page_requests_are_told_from_subresources() {
