@@ -108,6 +108,14 @@ pub(crate) fn read_secret(
     }
 }
 
+/// For a section that is not in use: checks the `<stem>_env` / `<stem>_file` keys are
+/// strings, but requires no variable or file. Always `None`.
+pub(crate) fn skip_secret(section: &mut Section<'_>, stem: &str) -> Option<Secret> {
+    let _ = section.string(&format!("{stem}_env"));
+    let _ = section.string(&format!("{stem}_file"));
+    None
+}
+
 fn non_empty(section: &Section<'_>, key: &str, origin: &str, value: String) -> Option<Secret> {
     let trimmed = value.trim();
     if trimmed.is_empty() {

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::network::http_url;
 use super::reader::Section;
-use super::secret::{Secret, SecretEnv, read_secret};
+use super::secret::{Secret, SecretEnv, read_secret, skip_secret};
 
 pub(super) const KEYS: &[&str] = &[
     "cookie",
@@ -288,12 +288,16 @@ fn read_jwt(
         );
         ok = false;
     }
+    // Read before the keys are consumed: a key that does not parse names its own source.
+    let key_source = if s.has("key_file") {
+        "key_file"
+    } else {
+        "key_env"
+    };
     let secret = if in_use {
         read_secret(&mut s, "key", true, env)
     } else {
-        // Not in use: check the keys' shape but do not require the variable or file.
-        let _ = (s.string("key_env"), s.string("key_file"));
-        None
+        skip_secret(&mut s, "key")
     };
     let key = match (in_use && ok, &secret) {
         (true, Some(secret)) => {
@@ -307,12 +311,7 @@ fn read_jwt(
             match parsed {
                 Ok(key) => Some(key),
                 Err(e) => {
-                    let which = if s.has("key_file") {
-                        "key_file"
-                    } else {
-                        "key_env"
-                    };
-                    s.issue(which, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
+                    s.issue(key_source, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
                     None
                 }
             }
@@ -398,11 +397,7 @@ fn read_redis(
     let cookie_secret = if in_use {
         read_secret(&mut s, "cookie_secret", false, env)
     } else {
-        let _ = (
-            s.string("cookie_secret_env"),
-            s.string("cookie_secret_file"),
-        );
-        None
+        skip_secret(&mut s, "cookie_secret")
     };
     s.finish();
     Some(RedisResolverConfig {

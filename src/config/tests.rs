@@ -316,3 +316,25 @@ fn urls_durations_and_listeners_that_would_fail_at_run_time_are_refused() {
         ["server.listen: 0.0.0.0:80 is listed twice"]
     );
 }
+
+#[test]
+fn an_unusable_key_file_is_named_as_the_key_file() {
+    let dir = std::env::temp_dir().join(format!("isp-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("key.pem");
+    std::fs::write(&file, "not a PEM key").unwrap();
+    let text = BASE.replace(
+        "key_env = \"KEY\"",
+        &format!(
+            "algorithms = [\"RS256\"]\nkey_file = \"{}\"",
+            file.display()
+        ),
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("session.jwt.key_file: not a usable key"),
+        "{p:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
