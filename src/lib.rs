@@ -32,20 +32,24 @@ pub enum StartError {
 
 /// Builds everything the config describes without binding: what `check` verifies.
 pub fn prepare(config: &Config) -> Result<proxy::Prepared, StartError> {
-    let injector = inject::Injector::from_config(config)?;
-    Ok(proxy::prepare(config, Some(Arc::new(injector)))?)
+    Ok(build(config)?.1)
+}
+
+/// The injector (kept for its start-up checks) and the proxy built around it.
+fn build(config: &Config) -> Result<(Arc<inject::Injector>, proxy::Prepared), StartError> {
+    let injector = Arc::new(inject::Injector::from_config(config)?);
+    let prepared = proxy::prepare(config, Some(injector.clone()))?;
+    Ok((injector, prepared))
 }
 
 /// Builds the proxy (injection included) and binds its listeners.
 pub async fn bind(config: &Config) -> Result<Server, StartError> {
-    let prepared = prepare(config)?;
-    Ok(proxy::bind(prepared, config).await?)
+    Ok(proxy::bind(prepare(config)?, config).await?)
 }
 
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let injector = Arc::new(inject::Injector::from_config(config)?);
-    let prepared = proxy::prepare(config, Some(injector.clone()))?;
+    let (injector, prepared) = build(config)?;
     let server = proxy::bind(prepared, config).await?;
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
