@@ -92,5 +92,26 @@ fn rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rewrite);
+/// The fixed per-page pieces, apart: rendering the snippet and building the rewriter.
+fn per_page(c: &mut Criterion) {
+    let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
+    let mut group = c.benchmark_group("per_page");
+    group.bench_function("render_snippet", |b| b.iter(snippet));
+    let rendered = snippet();
+    group.bench_function("new_rewriter", |b| {
+        b.iter(|| {
+            PageRewriter::new(PagePlan {
+                snippet: rendered.clone(),
+                nonce: None,
+                hosts: hosts.clone(),
+                widget_url: Arc::from("https://widget.intercom.io/widget/abc123de"),
+                encoding: AsciiCompatibleEncoding::utf_8(),
+                even_if_present: false,
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rewrite, per_page);
 criterion_main!(benches);

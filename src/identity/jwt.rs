@@ -1,23 +1,43 @@
 //! `resolver = "jwt"`: the session cookie is a JWT the app signed; its claims are the
 //! session document.
 
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use jsonwebtoken::{DecodingKey, Validation};
+use moka::sync::Cache;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use super::{Resolution, ResolveFuture, Session, SessionResolver, resolve_document};
+use super::{Resolution, ResolveFuture, Session, SessionResolver, User, resolve_document};
 use crate::config::{FieldMap, JwtResolverConfig};
 
+/// Most verified tokens remembered at once.
+const MAX_VERIFIED: u64 = 10_000;
+
 /// Verifies the app's session JWT (signature, algorithm, `exp`, `nbf`) and maps its claims.
+///
+/// A token that verified is remembered (by its SHA-256, never the token) for `cache_ttl`,
+/// and never past the `exp` it was checked against: a browser sends the same token on every
+/// page, and verifying it again would redo the same work with the same answer.
 pub struct JwtResolver {
     key: DecodingKey,
     validation: Validation,
     fields: FieldMap,
+    verified: Option<Cache<[u8; 32], Arc<Verified>>>,
+}
+
+/// A token that verified, and until when it may still be accepted.
+struct Verified {
+    user: User,
+    /// `exp` plus the validation leeway, in Unix seconds.
+    accepted_until: u64,
 }
 
 impl JwtResolver {
     /// A resolver for `[session.jwt]`, mapping claims through `fields`.
-    pub fn new(config: &JwtResolverConfig, fields: FieldMap) -> Self {
+    pub fn new(config: &JwtResolverConfig, fields: FieldMap, cache_ttl: Duration) -> Self {
         // Config guarantees at least one algorithm; the header's `alg` must be one of them,
         // so `none` and algorithm confusion (HS256 signed with an RSA public key) fail.
         let first = config
@@ -30,24 +50,74 @@ impl JwtResolver {
         validation.validate_nbf = true;
         // App session tokens often carry an audience of their own; we only need identity.
         validation.validate_aud = false;
+        let verified = (!cache_ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(MAX_VERIFIED)
+                .time_to_live(cache_ttl)
+                .build()
+        });
         JwtResolver {
             key: config.key.clone(),
             validation,
             fields,
+            verified,
         }
     }
 
     /// Verifies `token` and maps it; any verification failure is anonymous.
     pub fn resolve_now(&self, token: &str) -> Resolution {
+        let Some(cache) = &self.verified else {
+            return self.verify(token).0;
+        };
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(known) = cache.get(&key) {
+            if now_secs() <= known.accepted_until {
+                return Resolution::User(known.user.clone());
+            }
+            cache.invalidate(&key);
+        }
+        let (resolution, accepted_until) = self.verify(token);
+        if let (Resolution::User(user), Some(accepted_until)) = (&resolution, accepted_until) {
+            cache.insert(
+                key,
+                Arc::new(Verified {
+                    user: user.clone(),
+                    accepted_until,
+                }),
+            );
+        }
+        resolution
+    }
+
+    /// Full verification; for a token that verified, also until when it stays acceptable
+    /// (`None`: not known, so not to be remembered).
+    fn verify(&self, token: &str) -> (Resolution, Option<u64>) {
         match jsonwebtoken::decode::<Value>(token, &self.key, &self.validation) {
-            Ok(data) => resolve_document(&self.fields, &data.claims),
+            Ok(data) => {
+                // jsonwebtoken accepts a token until `exp + leeway`; so does the cache.
+                let accepted_until = if self.validation.validate_exp {
+                    data.claims
+                        .get("exp")
+                        .and_then(Value::as_u64)
+                        .map(|exp| exp.saturating_add(self.validation.leeway))
+                } else {
+                    Some(u64::MAX)
+                };
+                (resolve_document(&self.fields, &data.claims), accepted_until)
+            }
             Err(e) => {
                 // The kind only: never the token itself.
                 debug!(reason = ?e.kind(), "session JWT rejected; anonymous");
-                Resolution::Anonymous
+                (Resolution::Anonymous, None)
             }
         }
     }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl SessionResolver for JwtResolver {
@@ -62,5 +132,100 @@ impl SessionResolver for JwtResolver {
 
     fn is_remote(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"app-session-secret";
+
+    fn resolver(cache_ttl: Duration) -> JwtResolver {
+        let config = JwtResolverConfig {
+            algorithms: vec![Algorithm::HS256],
+            key: DecodingKey::from_secret(SECRET),
+        };
+        let fields = FieldMap {
+            user_id: "/sub".into(),
+            email: None,
+            name: None,
+            custom: Vec::new(),
+        };
+        JwtResolver::new(&config, fields, cache_ttl)
+    }
+
+    fn token(sub: &str, exp: u64) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": sub, "exp": exp}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    fn user_id(resolution: Resolution) -> Option<String> {
+        match resolution {
+            Resolution::User(user) => Some(user.id),
+            Resolution::Anonymous => None,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_but_never_past_its_expiry() {
+        let resolver = resolver(Duration::from_secs(60));
+        let cache = resolver.verified.as_ref().unwrap();
+        let live = token("u-1", now_secs() + 3600);
+        assert_eq!(user_id(resolver.resolve_now(&live)).as_deref(), Some("u-1"));
+        let key: [u8; 32] = Sha256::digest(live.as_bytes()).into();
+        let remembered = cache.get(&key).expect("a verified token is remembered");
+        assert_eq!(remembered.accepted_until, now_secs() + 3600 + 60);
+
+        // A token past exp + leeway: whatever the cache says about it, it is refused once
+        // the time it was accepted until has passed.
+        let expired = token("u-2", now_secs() - 600);
+        let key: [u8; 32] = Sha256::digest(expired.as_bytes()).into();
+        let stale = |until| {
+            Arc::new(Verified {
+                user: User {
+                    id: "u-2".into(),
+                    email: None,
+                    name: None,
+                    attributes: Default::default(),
+                },
+                accepted_until: until,
+            })
+        };
+        cache.insert(key, stale(now_secs() - 1));
+        assert_eq!(user_id(resolver.resolve_now(&expired)), None);
+        assert!(cache.get(&key).is_none(), "the stale entry is dropped");
+        // (And the cache really answers while an entry is within its time.)
+        cache.insert(key, stale(now_secs() + 5));
+        assert_eq!(
+            user_id(resolver.resolve_now(&expired)).as_deref(),
+            Some("u-2")
+        );
+    }
+
+    #[test]
+    fn rejected_tokens_are_not_remembered_and_a_zero_ttl_turns_the_cache_off() {
+        let cached = resolver(Duration::from_secs(60));
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "u-1", "exp": now_secs() + 3600}),
+            &EncodingKey::from_secret(b"someone else"),
+        )
+        .unwrap();
+        assert_eq!(user_id(cached.resolve_now(&forged)), None);
+        let cache = cached.verified.as_ref().unwrap();
+        cache.run_pending_tasks();
+        assert_eq!(cache.entry_count(), 0);
+
+        let uncached = resolver(Duration::ZERO);
+        assert!(uncached.verified.is_none());
+        let live = token("u-3", now_secs() + 60);
+        assert_eq!(user_id(uncached.resolve_now(&live)).as_deref(), Some("u-3"));
     }
 }

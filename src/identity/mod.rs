@@ -138,7 +138,7 @@ impl Identity {
     pub fn from_config(config: &SessionConfig) -> Result<Identity, IdentityError> {
         let fields = config.fields.clone();
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
-            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, fields)),
+            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, fields, config.cache_ttl)),
             ResolverConfig::Http(http) => CachedResolver::wrap(
                 Box::new(HttpResolver::new(http, fields, config.timeout)?),
                 config.cache_ttl,
@@ -232,6 +232,16 @@ impl Identity {
             cookie: value,
             headers,
         };
+        if !self.resolver.is_remote() {
+            // Answered in process (a JWT): nothing to wait for, no timer to arm.
+            return match self.resolver.resolve(session).await {
+                Ok(resolution) => resolution,
+                Err(e) => {
+                    debug!(error = %e, "session not resolved; anonymous");
+                    Resolution::Anonymous
+                }
+            };
+        }
         // The cache bounds its own lookups by `timeout` (so a cancelled lookup never leaves
         // coalesced waiters behind); this outer bound, a little later, covers the rest.
         let bound = self.timeout + OUTER_TIMEOUT_MARGIN;

@@ -62,6 +62,19 @@ impl<B> InjectBody<B> {
     }
 }
 
+/// The length of `html` up to and including the first `</head>` end tag's `>`, any case.
+/// Only a hint for where to pause the parser: lol_html decides what really is the tag.
+fn end_of_head_tag(html: &[u8]) -> Option<usize> {
+    let window = &html[..html.len().min(FEED + 16)];
+    memchr::memmem::find_iter(window, b"</")
+        .find(|&at| {
+            window
+                .get(at + 2..at + 6)
+                .is_some_and(|name| name.eq_ignore_ascii_case(b"head"))
+        })
+        .and_then(|at| memchr::memchr(b'>', &window[at..]).map(|gt| at + gt + 1))
+}
+
 fn failed(what: &str, err: impl std::fmt::Display) -> BoxError {
     warn!(error = %err, "{what}; the page is cut off where the app's bytes stopped making sense");
     format!("{what}: {err}").into()
@@ -128,7 +141,12 @@ impl<B> InjectBody<B> {
             if offset >= html.len() {
                 break;
             }
-            let end = (offset + FEED).min(html.len());
+            // Up to the next `</head>` when it is near (the usual insertion point), so the
+            // parser stops right there; else a small slice.
+            let end = match end_of_head_tag(&html[offset..]) {
+                Some(len) if len <= FEED => offset + len,
+                _ => (offset + FEED).min(html.len()),
+            };
             rw.write(&html[offset..end], &mut out)
                 .map_err(|e| failed("cannot rewrite the page", e))?;
             offset = end;
@@ -258,5 +276,21 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.pending.is_none() && matches!(self.phase, Phase::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_of_head_tag;
+
+    #[test]
+    fn the_parser_pauses_right_after_the_first_head_end_tag_in_any_case() {
+        assert_eq!(end_of_head_tag(b"<title>x</title></head><body>"), Some(23));
+        assert_eq!(end_of_head_tag(b"</HeAd >"), Some(8));
+        assert_eq!(end_of_head_tag(b"</header></head>"), Some(9), "only a hint");
+        assert_eq!(end_of_head_tag(b"<head><title>x"), None);
+        assert_eq!(end_of_head_tag(b"</hea"), None);
+        let far = [b"a".repeat(super::FEED + 100), b"</head>".to_vec()].concat();
+        assert_eq!(end_of_head_tag(&far), None);
     }
 }

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -86,21 +87,12 @@ impl Messenger {
         route_attributes: &Map<String, Value>,
         now: u64,
     ) -> Result<String, SignError> {
-        let mut claims = Map::new();
-        // Later inserts win: the user's own fields over static route attributes, and the
-        // identity and time claims over everything (config refuses those names anyway).
-        for (k, v) in route_attributes.iter().chain(&user.attributes) {
-            claims.insert(k.clone(), v.clone());
-        }
-        claims.insert("user_id".into(), Value::from(user.id.as_str()));
-        if let Some(email) = &user.email {
-            claims.insert("email".into(), Value::from(email.as_str()));
-        }
-        if let Some(name) = &user.name {
-            claims.insert("name".into(), Value::from(name.as_str()));
-        }
-        claims.insert("iat".into(), Value::from(now));
-        claims.insert("exp".into(), Value::from(now + self.ttl_secs));
+        let claims = Claims {
+            user,
+            route_attributes,
+            iat: now,
+            exp: now + self.ttl_secs,
+        };
         Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
     }
 
@@ -122,4 +114,92 @@ fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The Messenger JWT's claims, serialized straight from the user and the route: the user's
+/// own fields win over static route attributes, and the identity and time claims over
+/// everything (config refuses those names as attributes anyway). No key appears twice.
+struct Claims<'a> {
+    user: &'a User,
+    route_attributes: &'a Map<String, Value>,
+    iat: u64,
+    exp: u64,
+}
+
+impl Claims<'_> {
+    fn is_identity_claim(&self, key: &str) -> bool {
+        match key {
+            "user_id" | "iat" | "exp" => true,
+            "email" => self.user.email.is_some(),
+            "name" => self.user.name.is_some(),
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for Claims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.route_attributes {
+            if !self.user.attributes.contains_key(k) && !self.is_identity_claim(k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in &self.user.attributes {
+            if !self.is_identity_claim(k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.serialize_entry("user_id", &self.user.id)?;
+        if let Some(email) = &self.user.email {
+            map.serialize_entry("email", email)?;
+        }
+        if let Some(name) = &self.user.name {
+            map.serialize_entry("name", name)?;
+        }
+        map.serialize_entry("iat", &self.iat)?;
+        map.serialize_entry("exp", &self.exp)?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
+        }
+    }
+
+    #[test]
+    fn claims_carry_each_key_once_with_the_user_over_the_route_and_identity_over_all() {
+        let user = User {
+            id: "u-1".into(),
+            email: Some("a@x.io".into()),
+            name: None,
+            attributes: object(json!({"plan": "pro", "section": "mine", "user_id": "forged"})),
+        };
+        let route =
+            object(json!({"section": "billing", "seats": 5, "email": "r@x.io", "name": "R"}));
+        let claims = Claims {
+            user: &user,
+            route_attributes: &route,
+            iat: 10,
+            exp: 70,
+        };
+        let text = serde_json::to_string(&claims).unwrap();
+        let parsed: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            Value::Object(parsed.clone()),
+            json!({"plan": "pro", "section": "mine", "seats": 5, "name": "R",
+                   "user_id": "u-1", "email": "a@x.io", "iat": 10, "exp": 70})
+        );
+        assert_eq!(text.matches("\"section\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"user_id\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"email\"").count(), 1, "{text}");
+    }
 }

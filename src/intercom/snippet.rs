@@ -1,7 +1,10 @@
 //! The inline `<script>` that sets `window.intercomSettings` and loads the widget, safe to
 //! embed in any HTML page.
 
+use std::io;
+
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -82,9 +85,7 @@ impl Snippet {
     /// whatever the widget does with `intercomSettings` when it loads.
     pub fn render_boot(boot: &Boot<'_>, loader: &Loader) -> Snippet {
         let loader = loader.0.as_str();
-        let settings = boot
-            .settings
-            .map(|s| escape_json_for_script(&Value::Object(s.clone())));
+        let settings = boot.settings.map(escape_json_for_script);
         let mut script = String::with_capacity(1024);
         match (&settings, boot.shutdown_first) {
             (Some(settings), false) => {
@@ -153,27 +154,41 @@ h[m]=function(){var r=o.apply(this,arguments);u();return r;};});window.addEventL
 /// (lol_html would write an unmappable character as `&#NNNN;`, which a script takes
 /// literally) and its CSP hash must match the bytes the browser sees. Without `<` and `&`
 /// the script is also well-formed XML, for XHTML pages.
-pub fn escape_json_for_script(value: &Value) -> String {
-    let json = value.to_string();
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        match c {
-            '<' | '>' | '&' => push_escape(&mut out, c as u16),
-            c if c.is_ascii() => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    push_escape(&mut out, *unit);
-                }
-            }
-        }
+pub fn escape_json_for_script<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut bytes = Vec::with_capacity(256);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, ScriptSafe);
+    if value.serialize(&mut serializer).is_err() {
+        // JSON values and maps of them always serialize; keep the output valid regardless.
+        return "null".to_string();
     }
-    out
+    // All ASCII (see `ScriptSafe`), so this never falls back.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn push_escape(out: &mut String, unit: u16) {
-    use std::fmt::Write;
-    let _ = write!(out, "\\u{unit:04x}");
+/// serde_json's compact output, with the script-unsafe characters of strings (and keys)
+/// escaped as they are written.
+struct ScriptSafe;
+
+impl serde_json::ser::Formatter for ScriptSafe {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut clean = 0;
+        for (at, c) in fragment.char_indices() {
+            if c.is_ascii() && !matches!(c, '<' | '>' | '&') {
+                continue;
+            }
+            writer.write_all(&fragment.as_bytes()[clean..at])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            clean = at + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[clean..])
+    }
 }
 
 fn escape_attribute(value: &str) -> String {
