@@ -11,7 +11,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::csp::IntercomHosts;
-use intercom_secure_proxy::inject::{Coding, InjectBody, PagePlan, PageRewriter};
+use intercom_secure_proxy::inject::{Coding, InjectBody, MessengerMarkers, PagePlan, PageRewriter};
 use intercom_secure_proxy::intercom::Snippet;
 use lol_html::AsciiCompatibleEncoding;
 
@@ -39,11 +39,19 @@ fn snippet() -> Snippet {
     Snippet::render(&settings, "https://widget.intercom.io/widget/abc123de")
 }
 
+/// Built once at start in the proxy.
+fn widget_markers() -> Arc<MessengerMarkers> {
+    Arc::new(MessengerMarkers::new(
+        "https://widget.intercom.io/widget/abc123de",
+    ))
+}
+
 fn run(
     rt: &tokio::runtime::Runtime,
     chunks: &[Bytes],
     coding: Coding,
     hosts: &Arc<IntercomHosts>,
+    markers: &Arc<MessengerMarkers>,
 ) -> usize {
     let frames: Vec<_> = chunks
         .iter()
@@ -53,7 +61,9 @@ fn run(
         snippet: snippet(),
         nonce: None,
         hosts: hosts.clone(),
-        widget_url: Arc::from("https://widget.intercom.io/widget/abc123de"),
+        markers: Arc::new(MessengerMarkers::new(
+            "https://widget.intercom.io/widget/abc123de",
+        )),
         encoding: AsciiCompatibleEncoding::utf_8(),
         even_if_present: false,
     });
@@ -73,6 +83,7 @@ fn rewrite(c: &mut Criterion) {
         .build()
         .unwrap();
     let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
+    let markers = widget_markers();
     let mut group = c.benchmark_group("inject");
     for name in ["page-34k.html", "page-1.7m.html"] {
         let html = page(name);
@@ -85,7 +96,7 @@ fn rewrite(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("{coding:?}"), name),
                 &chunks,
-                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts)),
+                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts, &markers)),
             );
         }
     }
@@ -95,6 +106,7 @@ fn rewrite(c: &mut Criterion) {
 /// The fixed per-page pieces, apart: rendering the snippet and building the rewriter.
 fn per_page(c: &mut Criterion) {
     let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
+    let markers = widget_markers();
     let mut group = c.benchmark_group("per_page");
     group.bench_function("render_snippet", |b| b.iter(snippet));
     let rendered = snippet();
@@ -104,7 +116,9 @@ fn per_page(c: &mut Criterion) {
                 snippet: rendered.clone(),
                 nonce: None,
                 hosts: hosts.clone(),
-                widget_url: Arc::from("https://widget.intercom.io/widget/abc123de"),
+                markers: Arc::new(MessengerMarkers::new(
+                    "https://widget.intercom.io/widget/abc123de",
+                )),
                 encoding: AsciiCompatibleEncoding::utf_8(),
                 even_if_present: false,
             })

@@ -10,7 +10,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::csp::IntercomHosts;
-use intercom_secure_proxy::inject::{Coding, InjectBody, PagePlan, PageRewriter};
+use intercom_secure_proxy::inject::{Coding, InjectBody, MessengerMarkers, PagePlan, PageRewriter};
 use intercom_secure_proxy::intercom::Snippet;
 use lol_html::AsciiCompatibleEncoding;
 use proptest::prelude::*;
@@ -94,7 +94,9 @@ fn inject(chunks: Vec<Bytes>, coding: Coding) -> Vec<u8> {
             snippet: snippet(),
             nonce: None,
             hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
-            widget_url: Arc::from("https://widget.intercom.io/widget/abc"),
+            markers: Arc::new(MessengerMarkers::new(
+                "https://widget.intercom.io/widget/abc",
+            )),
             encoding: AsciiCompatibleEncoding::utf_8(),
             even_if_present: false,
         });

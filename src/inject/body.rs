@@ -66,11 +66,12 @@ impl<B> InjectBody<B> {
 /// Only a hint for where to pause the parser: lol_html decides what really is the tag.
 fn end_of_head_tag(html: &[u8]) -> Option<usize> {
     let window = &html[..html.len().min(FEED + 16)];
-    memchr::memmem::find_iter(window, b"</")
+    memchr::memchr_iter(b'<', window)
         .find(|&at| {
-            window
-                .get(at + 2..at + 6)
-                .is_some_and(|name| name.eq_ignore_ascii_case(b"head"))
+            window.get(at + 1) == Some(&b'/')
+                && window
+                    .get(at + 2..at + 6)
+                    .is_some_and(|name| name.eq_ignore_ascii_case(b"head"))
         })
         .and_then(|at| memchr::memchr(b'>', &window[at..]).map(|gt| at + gt + 1))
 }

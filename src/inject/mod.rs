@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 
 pub use body::InjectBody;
 pub use codec::{Coding, Decoder, Encoder};
-pub use rewrite::{PagePlan, PageRewriter};
+pub use rewrite::{MessengerMarkers, PagePlan, PageRewriter};
 
 use crate::config::{AnonymousPolicy, Config, IdentityMode, Routes};
 use crate::identity::{Identity, IdentityError, Resolution, session_cookie};
@@ -45,7 +45,8 @@ struct Shared {
     routes: Routes,
     anonymous: AnonymousPolicy,
     hosts: Arc<IntercomHosts>,
-    widget_url: Arc<str>,
+    /// What shows a page already loads the Messenger.
+    markers: Arc<MessengerMarkers>,
     /// The loader for `widget_url`, rendered once.
     loader: Loader,
     logout: Logout,
@@ -78,7 +79,7 @@ impl Injector {
                     intercom.region,
                     widget_origin.as_deref(),
                 )),
-                widget_url: Arc::from(intercom.widget_url.as_str()),
+                markers: Arc::new(MessengerMarkers::new(&intercom.widget_url)),
                 loader: Loader::new(&intercom.widget_url),
                 logout: Logout::new(
                     &config.logout,

@@ -11,7 +11,7 @@ use tracing::debug;
 use super::body::InjectBody;
 use super::codec::Coding;
 use super::csp::{self, CspContext, IntercomHosts};
-use super::rewrite::{PagePlan, PageRewriter};
+use super::rewrite::{MessengerMarkers, PagePlan, PageRewriter};
 use crate::intercom::Snippet;
 use crate::proxy::ProxyBody;
 use crate::proxy::headers::header_tokens;
@@ -67,7 +67,7 @@ pub(super) fn insert(
     format: PageFormat,
     snippet: Snippet,
     hosts: &Arc<IntercomHosts>,
-    widget_url: &Arc<str>,
+    markers: &Arc<MessengerMarkers>,
     even_if_present: bool,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
@@ -80,7 +80,7 @@ pub(super) fn insert(
         snippet,
         nonce,
         hosts: hosts.clone(),
-        widget_url: widget_url.clone(),
+        markers: markers.clone(),
         encoding: format.encoding,
         even_if_present,
     });

@@ -101,7 +101,7 @@ impl ResponseHook for Plan {
             format,
             snippet,
             &shared.hosts,
-            &shared.widget_url,
+            &shared.markers,
             self.shutdown_first,
         );
         let headers = response.headers_mut();
@@ -152,7 +152,7 @@ impl Plan {
                     format,
                     snippet,
                     &shared.hosts,
-                    &shared.widget_url,
+                    &shared.markers,
                     true,
                 )
             }

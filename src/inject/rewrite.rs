@@ -14,6 +14,7 @@ use lol_html::{
     AsciiCompatibleEncoding, ElementContentHandlers, MemorySettings, OutputSink, Selector, end,
     end_tag,
 };
+use memchr::memmem;
 
 use tracing::warn;
 
@@ -84,45 +85,61 @@ impl InsertState {
     }
 }
 
+/// The byte patterns that show a page already loads the Messenger, compiled once at start.
+pub struct MessengerMarkers {
+    finders: Vec<memmem::Finder<'static>>,
+    longest: usize,
+}
+
+impl MessengerMarkers {
+    /// `intercomSettings`, Intercom's widget path, and the configured widget URL.
+    pub fn new(widget_url: &str) -> Self {
+        let finders: Vec<_> = [
+            b"intercomSettings".as_slice(),
+            b"widget.intercom.io/widget/",
+            widget_url.as_bytes(),
+        ]
+        .into_iter()
+        .map(|marker| memmem::Finder::new(marker).into_owned())
+        .collect();
+        let longest = finders.iter().map(|f| f.needle().len()).max().unwrap_or(0);
+        MessengerMarkers { finders, longest }
+    }
+
+    fn first_in(&self, haystack: &[u8]) -> Option<usize> {
+        self.finders.iter().filter_map(|f| f.find(haystack)).min()
+    }
+}
+
 /// Recognises a page that already loads the Messenger, from the raw bytes before our
 /// insertion point. A byte scan rather than a lol_html text handler: text handlers make
 /// lol_html re-serialise script text (invalid UTF-8 would come out as U+FFFD), and a proxy
 /// must not change bytes it does not mean to change.
 struct MessengerScan {
-    markers: Vec<Vec<u8>>,
+    markers: Arc<MessengerMarkers>,
     /// The end of the previous chunk, for markers split across chunks.
     carry: Vec<u8>,
 }
 
 impl MessengerScan {
-    fn new(widget_url: &str) -> Self {
+    fn new(markers: Arc<MessengerMarkers>) -> Self {
         MessengerScan {
-            markers: vec![
-                b"intercomSettings".to_vec(),
-                b"widget.intercom.io/widget/".to_vec(),
-                widget_url.as_bytes().to_vec(),
-            ],
+            markers,
             carry: Vec::new(),
         }
     }
 
     /// Where in `chunk` the first marker starts (0 when it began in the previous chunk).
     fn find_in(&mut self, chunk: &[u8]) -> Option<usize> {
-        let longest = self.markers.iter().map(Vec::len).max().unwrap_or(0);
+        let longest = self.markers.longest;
         let carried = self.carry.len();
         self.carry
             .extend_from_slice(&chunk[..chunk.len().min(longest)]);
         let across = self
             .markers
-            .iter()
-            .filter_map(|m| memchr::memmem::find(&self.carry, m))
-            .min()
+            .first_in(&self.carry)
             .map(|at| at.saturating_sub(carried));
-        let within = self
-            .markers
-            .iter()
-            .filter_map(|m| memchr::memmem::find(chunk, m))
-            .min();
+        let within = self.markers.first_in(chunk);
         let keep = longest.saturating_sub(1);
         let source: &[u8] = if chunk.len() >= keep {
             chunk
@@ -165,8 +182,8 @@ pub struct PagePlan {
     pub nonce: Option<String>,
     /// Intercom's CSP hosts for the region.
     pub hosts: Arc<IntercomHosts>,
-    /// The configured widget URL (a page loading it already has the Messenger).
-    pub widget_url: Arc<str>,
+    /// What shows the page already loads the Messenger.
+    pub markers: Arc<MessengerMarkers>,
     /// The page's character encoding.
     pub encoding: AsciiCompatibleEncoding,
     /// Insert even when the page already loads the Messenger (a shutdown must run).
@@ -189,7 +206,7 @@ pub type RewriteError = lol_html::errors::RewritingError;
 impl PageRewriter {
     /// Builds the rewriter for one page.
     pub fn new(plan: PagePlan) -> Self {
-        let scan = MessengerScan::new(&plan.widget_url);
+        let scan = MessengerScan::new(plan.markers);
         let state = Arc::new(InsertState {
             snippet: plan.snippet,
             hosts: plan.hosts,
@@ -335,7 +352,9 @@ mod tests {
             snippet: Snippet { script: "S".into() },
             nonce: None,
             hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
-            widget_url: Arc::from("https://widget.intercom.io/widget/abc"),
+            markers: Arc::new(MessengerMarkers::new(
+                "https://widget.intercom.io/widget/abc",
+            )),
             encoding: AsciiCompatibleEncoding::utf_8(),
             even_if_present: false,
         }
