@@ -11,7 +11,9 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::csp::IntercomHosts;
-use intercom_secure_proxy::inject::{Coding, InjectBody, MessengerMarkers, PagePlan, PageRewriter};
+use intercom_secure_proxy::inject::{
+    Coding, HeadMemo, InjectBody, MessengerMarkers, PagePlan, PageRewriter,
+};
 use intercom_secure_proxy::intercom::Snippet;
 use lol_html::AsciiCompatibleEncoding;
 
@@ -52,6 +54,7 @@ fn run(
     coding: Coding,
     hosts: &Arc<IntercomHosts>,
     markers: &Arc<MessengerMarkers>,
+    memo: &Arc<HeadMemo>,
 ) -> usize {
     let frames: Vec<_> = chunks
         .iter()
@@ -61,10 +64,9 @@ fn run(
         snippet: snippet(),
         nonce: None,
         hosts: hosts.clone(),
-        markers: Arc::new(MessengerMarkers::new(
-            "https://widget.intercom.io/widget/abc123de",
-        )),
+        markers: markers.clone(),
         encoding: AsciiCompatibleEncoding::utf_8(),
+        memo: memo.clone(),
         even_if_present: false,
     });
     let body = InjectBody::new(
@@ -84,6 +86,8 @@ fn rewrite(c: &mut Criterion) {
         .unwrap();
     let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
     let markers = widget_markers();
+    // Shared across pages, as in the proxy: the steady state is a remembered head.
+    let memo = Arc::new(HeadMemo::default());
     let mut group = c.benchmark_group("inject");
     for name in ["page-34k.html", "page-1.7m.html"] {
         let html = page(name);
@@ -96,7 +100,7 @@ fn rewrite(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("{coding:?}"), name),
                 &chunks,
-                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts, &markers)),
+                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts, &markers, &memo)),
             );
         }
     }
@@ -107,8 +111,20 @@ fn rewrite(c: &mut Criterion) {
 fn per_page(c: &mut Criterion) {
     let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
     let markers = widget_markers();
+    let memo = Arc::new(HeadMemo::default());
     let mut group = c.benchmark_group("per_page");
     group.bench_function("render_snippet", |b| b.iter(snippet));
+    // A head never seen before: the parser is built and run (what every page cost before
+    // the memo, and what pages with per-request heads still cost).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let html = page("page-34k.html");
+    let chunks: Vec<Bytes> = html.chunks(CHUNK).map(Bytes::copy_from_slice).collect();
+    group.bench_function("inject_34k_unseen_head", |b| {
+        let off = Arc::new(HeadMemo::off());
+        b.iter(|| run(&rt, &chunks, Coding::Identity, &hosts, &markers, &off))
+    });
     let rendered = snippet();
     group.bench_function("new_rewriter", |b| {
         b.iter(|| {
@@ -116,10 +132,9 @@ fn per_page(c: &mut Criterion) {
                 snippet: rendered.clone(),
                 nonce: None,
                 hosts: hosts.clone(),
-                markers: Arc::new(MessengerMarkers::new(
-                    "https://widget.intercom.io/widget/abc123de",
-                )),
+                markers: markers.clone(),
                 encoding: AsciiCompatibleEncoding::utf_8(),
+                memo: memo.clone(),
                 even_if_present: false,
             })
         })

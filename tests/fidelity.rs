@@ -2,7 +2,7 @@
 //! byte with the snippet inserted exactly once; compressed or not.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -10,7 +10,9 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::csp::IntercomHosts;
-use intercom_secure_proxy::inject::{Coding, InjectBody, MessengerMarkers, PagePlan, PageRewriter};
+use intercom_secure_proxy::inject::{
+    Coding, HeadMemo, InjectBody, MessengerMarkers, PagePlan, PageRewriter,
+};
 use intercom_secure_proxy::intercom::Snippet;
 use lol_html::AsciiCompatibleEncoding;
 use proptest::prelude::*;
@@ -81,10 +83,11 @@ fn chunks_of(data: &[u8], cuts: &[f64]) -> Vec<Bytes> {
 }
 
 /// Runs the production body over `chunks` and returns what the client would receive.
-fn inject(chunks: Vec<Bytes>, coding: Coding) -> Vec<u8> {
+fn inject_with(chunks: Vec<Bytes>, coding: Coding, memo: &Arc<HeadMemo>) -> Vec<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let memo = memo.clone();
     runtime.block_on(async move {
         let frames = chunks
             .into_iter()
@@ -98,12 +101,21 @@ fn inject(chunks: Vec<Bytes>, coding: Coding) -> Vec<u8> {
                 "https://widget.intercom.io/widget/abc",
             )),
             encoding: AsciiCompatibleEncoding::utf_8(),
+            memo: memo.clone(),
             even_if_present: false,
         });
         let body = InjectBody::new(inner, rewriter, coding.decoder(), coding.encoder());
         body.collect().await.expect("body").to_bytes().to_vec()
     })
 }
+
+/// A page through a parser that has seen nothing before.
+fn inject(chunks: Vec<Bytes>, coding: Coding) -> Vec<u8> {
+    inject_with(chunks, coding, &Arc::new(HeadMemo::off()))
+}
+
+/// One memo for every case: heads recur across pages, as they do across an app's pages.
+static SHARED_MEMO: LazyLock<Arc<HeadMemo>> = LazyLock::new(|| Arc::new(HeadMemo::default()));
 
 /// Removes the one snippet; fails if it is missing or present twice.
 fn strip_snippet(out: &[u8]) -> Vec<u8> {
@@ -141,7 +153,12 @@ proptest! {
     #[test]
     fn identity_pages_are_byte_identical_outside_the_snippet(page in page_strategy(), cuts in cuts_strategy()) {
         let out = inject(chunks_of(&page, &cuts), Coding::Identity);
-        prop_assert_eq!(strip_snippet(&out), page);
+        prop_assert_eq!(strip_snippet(&out), page.clone());
+        // A remembered head gives exactly what the parser gives: first sight, then again.
+        let first = inject_with(chunks_of(&page, &cuts), Coding::Identity, &SHARED_MEMO);
+        let again = inject_with(chunks_of(&page, &cuts), Coding::Identity, &SHARED_MEMO);
+        prop_assert_eq!(&first, &out);
+        prop_assert_eq!(&again, &out);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tracing::warn;
 
 use super::codec::{Decoder, Encoder};
 use super::rewrite::PageRewriter;
+use super::scan::head_end_hint;
 use crate::proxy::BoxError;
 
 /// How much of a chunk the parser sees at a time: small enough that little is parsed past
@@ -60,20 +61,6 @@ impl<B> InjectBody<B> {
             phase: Phase::Streaming,
         }
     }
-}
-
-/// The length of `html` up to and including the first `</head>` end tag's `>`, any case.
-/// Only a hint for where to pause the parser: lol_html decides what really is the tag.
-fn end_of_head_tag(html: &[u8]) -> Option<usize> {
-    let window = &html[..html.len().min(FEED + 16)];
-    memchr::memchr_iter(b'<', window)
-        .find(|&at| {
-            window.get(at + 1) == Some(&b'/')
-                && window
-                    .get(at + 2..at + 6)
-                    .is_some_and(|name| name.eq_ignore_ascii_case(b"head"))
-        })
-        .and_then(|at| memchr::memchr(b'>', &window[at..]).map(|gt| at + gt + 1))
 }
 
 fn failed(what: &str, err: impl std::fmt::Display) -> BoxError {
@@ -144,9 +131,9 @@ impl<B> InjectBody<B> {
             }
             // Up to the next `</head>` when it is near (the usual insertion point), so the
             // parser stops right there; else a small slice.
-            let end = match end_of_head_tag(&html[offset..]) {
-                Some(len) if len <= FEED => offset + len,
-                _ => (offset + FEED).min(html.len()),
+            let end = match head_end_hint(&html[offset..], FEED) {
+                Some((_, len)) => offset + len,
+                None => (offset + FEED).min(html.len()),
             };
             rw.write(&html[offset..end], &mut out)
                 .map_err(|e| failed("cannot rewrite the page", e))?;
@@ -277,21 +264,5 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.pending.is_none() && matches!(self.phase, Phase::Done)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::end_of_head_tag;
-
-    #[test]
-    fn the_parser_pauses_right_after_the_first_head_end_tag_in_any_case() {
-        assert_eq!(end_of_head_tag(b"<title>x</title></head><body>"), Some(23));
-        assert_eq!(end_of_head_tag(b"</HeAd >"), Some(8));
-        assert_eq!(end_of_head_tag(b"</header></head>"), Some(9), "only a hint");
-        assert_eq!(end_of_head_tag(b"<head><title>x"), None);
-        assert_eq!(end_of_head_tag(b"</hea"), None);
-        let far = [b"a".repeat(super::FEED + 100), b"</head>".to_vec()].concat();
-        assert_eq!(end_of_head_tag(&far), None);
     }
 }

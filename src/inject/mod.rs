@@ -10,9 +10,11 @@
 mod body;
 mod codec;
 pub mod csp;
+mod memo;
 mod page;
 mod plan;
 mod rewrite;
+mod scan;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,7 +25,9 @@ use hyper::body::Incoming;
 
 pub use body::InjectBody;
 pub use codec::{Coding, Decoder, Encoder};
-pub use rewrite::{MessengerMarkers, PagePlan, PageRewriter};
+pub use memo::HeadMemo;
+pub use rewrite::{PagePlan, PageRewriter};
+pub use scan::MessengerMarkers;
 
 use crate::config::{AnonymousPolicy, Config, IdentityMode, Routes};
 use crate::identity::{Identity, IdentityError, Resolution, session_cookie};
@@ -47,6 +51,8 @@ struct Shared {
     hosts: Arc<IntercomHosts>,
     /// What shows a page already loads the Messenger.
     markers: Arc<MessengerMarkers>,
+    /// Heads parsed before, shared by all pages.
+    memo: Arc<HeadMemo>,
     /// The loader for `widget_url`, rendered once.
     loader: Loader,
     logout: Logout,
@@ -80,6 +86,7 @@ impl Injector {
                     widget_origin.as_deref(),
                 )),
                 markers: Arc::new(MessengerMarkers::new(&intercom.widget_url)),
+                memo: Arc::new(HeadMemo::default()),
                 loader: Loader::new(&intercom.widget_url),
                 logout: Logout::new(
                     &config.logout,

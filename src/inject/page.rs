@@ -11,7 +11,9 @@ use tracing::debug;
 use super::body::InjectBody;
 use super::codec::Coding;
 use super::csp::{self, CspContext, IntercomHosts};
-use super::rewrite::{MessengerMarkers, PagePlan, PageRewriter};
+use super::memo::HeadMemo;
+use super::rewrite::{PagePlan, PageRewriter};
+use super::scan::MessengerMarkers;
 use crate::intercom::Snippet;
 use crate::proxy::ProxyBody;
 use crate::proxy::headers::header_tokens;
@@ -68,6 +70,7 @@ pub(super) fn insert(
     snippet: Snippet,
     hosts: &Arc<IntercomHosts>,
     markers: &Arc<MessengerMarkers>,
+    memo: &Arc<HeadMemo>,
     even_if_present: bool,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
@@ -82,6 +85,7 @@ pub(super) fn insert(
         hosts: hosts.clone(),
         markers: markers.clone(),
         encoding: format.encoding,
+        memo: memo.clone(),
         even_if_present,
     });
     let body = InjectBody::new(

@@ -102,6 +102,7 @@ impl ResponseHook for Plan {
             snippet,
             &shared.hosts,
             &shared.markers,
+            &shared.memo,
             self.shutdown_first,
         );
         let headers = response.headers_mut();
@@ -153,6 +154,7 @@ impl Plan {
                     snippet,
                     &shared.hosts,
                     &shared.markers,
+                    &shared.memo,
                     true,
                 )
             }

@@ -14,11 +14,12 @@ use lol_html::{
     AsciiCompatibleEncoding, ElementContentHandlers, MemorySettings, OutputSink, Selector, end,
     end_tag,
 };
-use memchr::memmem;
 
 use tracing::warn;
 
 use super::csp::{self, CspContext, IntercomHosts};
+use super::memo::HeadMemo;
+use super::scan::{MessengerMarkers, MessengerScan, head_end_hint};
 use crate::intercom::Snippet;
 
 /// The selectors, parsed once: lol_html's `element!` would parse them for every page.
@@ -85,75 +86,6 @@ impl InsertState {
     }
 }
 
-/// The byte patterns that show a page already loads the Messenger, compiled once at start.
-pub struct MessengerMarkers {
-    finders: Vec<memmem::Finder<'static>>,
-    longest: usize,
-}
-
-impl MessengerMarkers {
-    /// `intercomSettings`, Intercom's widget path, and the configured widget URL.
-    pub fn new(widget_url: &str) -> Self {
-        let finders: Vec<_> = [
-            b"intercomSettings".as_slice(),
-            b"widget.intercom.io/widget/",
-            widget_url.as_bytes(),
-        ]
-        .into_iter()
-        .map(|marker| memmem::Finder::new(marker).into_owned())
-        .collect();
-        let longest = finders.iter().map(|f| f.needle().len()).max().unwrap_or(0);
-        MessengerMarkers { finders, longest }
-    }
-
-    fn first_in(&self, haystack: &[u8]) -> Option<usize> {
-        self.finders.iter().filter_map(|f| f.find(haystack)).min()
-    }
-}
-
-/// Recognises a page that already loads the Messenger, from the raw bytes before our
-/// insertion point. A byte scan rather than a lol_html text handler: text handlers make
-/// lol_html re-serialise script text (invalid UTF-8 would come out as U+FFFD), and a proxy
-/// must not change bytes it does not mean to change.
-struct MessengerScan {
-    markers: Arc<MessengerMarkers>,
-    /// The end of the previous chunk, for markers split across chunks.
-    carry: Vec<u8>,
-}
-
-impl MessengerScan {
-    fn new(markers: Arc<MessengerMarkers>) -> Self {
-        MessengerScan {
-            markers,
-            carry: Vec::new(),
-        }
-    }
-
-    /// Where in `chunk` the first marker starts (0 when it began in the previous chunk).
-    fn find_in(&mut self, chunk: &[u8]) -> Option<usize> {
-        let longest = self.markers.longest;
-        let carried = self.carry.len();
-        self.carry
-            .extend_from_slice(&chunk[..chunk.len().min(longest)]);
-        let across = self
-            .markers
-            .first_in(&self.carry)
-            .map(|at| at.saturating_sub(carried));
-        let within = self.markers.first_in(chunk);
-        let keep = longest.saturating_sub(1);
-        let source: &[u8] = if chunk.len() >= keep {
-            chunk
-        } else {
-            &self.carry
-        };
-        self.carry = source[source.len().saturating_sub(keep)..].to_vec();
-        match (across, within) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
 /// Rewriter output, collected for the body to send (the sink is owned by the rewriter).
 #[derive(Clone, Default)]
 struct SharedSink(Arc<Mutex<Vec<u8>>>);
@@ -186,27 +118,33 @@ pub struct PagePlan {
     pub markers: Arc<MessengerMarkers>,
     /// The page's character encoding.
     pub encoding: AsciiCompatibleEncoding,
+    /// Heads parsed before.
+    pub memo: Arc<HeadMemo>,
     /// Insert even when the page already loads the Messenger (a shutdown must run).
     pub even_if_present: bool,
 }
 
-/// A streaming HTML rewriter that inserts the snippet once.
+/// A streaming HTML rewriter that inserts the snippet once. The parser is only built when
+/// the page needs one (not for a head the memo knows).
 pub struct PageRewriter {
-    rewriter: HtmlRewriter<'static, SharedSink>,
+    parser: Option<HtmlRewriter<'static, SharedSink>>,
+    encoding: AsciiCompatibleEncoding,
     sink: SharedSink,
     state: Arc<InsertState>,
     /// The parser hit its memory cap and flushed the rest raw; it must not be used again.
     bailed_out: bool,
+    /// Nothing of the page was seen yet.
+    at_start: bool,
     scan: MessengerScan,
+    memo: Arc<HeadMemo>,
 }
 
 /// The rewriter failed; the page cannot be completed faithfully.
 pub type RewriteError = lol_html::errors::RewritingError;
 
 impl PageRewriter {
-    /// Builds the rewriter for one page.
+    /// Prepares the rewriter for one page.
     pub fn new(plan: PagePlan) -> Self {
-        let scan = MessengerScan::new(plan.markers);
         let state = Arc::new(InsertState {
             snippet: plan.snippet,
             hosts: plan.hosts,
@@ -215,72 +153,23 @@ impl PageRewriter {
             even_if_present: plan.even_if_present,
             nonce: Mutex::new(plan.nonce),
         });
-        let sink = SharedSink::default();
-        let (s3, s4, s5, s6) = (state.clone(), state.clone(), state.clone(), state.clone());
-        let settings = Settings::new_send()
-            // Strict mode aborts on ambiguous markup and truncates the page: never for a proxy.
-            .with_strict(false)
-            .with_encoding(plan.encoding)
-            .with_memory_settings(
-                MemorySettings::new()
-                    .with_max_allowed_memory_usage(MAX_PARSER_MEMORY)
-                    .with_graceful_bail_out_on_memory_limit_exceeded(true),
-            )
-            .append_element_content_handler(handler(&META_CSP, move |el| {
-                if s3.done.load(Ordering::Relaxed) {
-                    // Past the insertion point: the page is the app's again.
-                    return Ok(());
-                }
-                let is_csp = el
-                    .get_attribute("http-equiv")
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-security-policy"));
-                if let (true, Some(content)) = (is_csp, el.get_attribute("content")) {
-                    let mut nonce = s3.nonce.lock().unwrap_or_else(PoisonError::into_inner);
-                    if nonce.is_none() {
-                        *nonce = csp::find_nonce(&content);
-                    }
-                    let hash = s3.snippet.csp_hash();
-                    let ctx = CspContext {
-                        snippet_hash: &hash,
-                        nonce: nonce.as_deref(),
-                        hosts: &s3.hosts,
-                    };
-                    let rewritten = csp::rewrite(&content, &ctx);
-                    // The value came from a valid attribute; the name is fixed.
-                    let _ = el.set_attribute("content", &rewritten);
-                }
-                Ok(())
-            }))
-            .append_element_content_handler(handler(&HEAD, move |el| {
-                let state = s4.clone();
-                // Fires only for an explicit `</head>`; otherwise <body> or the end insert.
-                let _ = el.on_end_tag(end_tag!(move |end| {
-                    if state.claim() {
-                        end.before(&state.html(), ContentType::Html);
-                    }
-                    Ok(())
-                }));
-                Ok(())
-            }))
-            .append_element_content_handler(handler(&BODY, move |el| {
-                if s5.claim() {
-                    el.prepend(&s5.html(), ContentType::Html);
-                }
-                Ok(())
-            }))
-            .append_document_content_handler(end!(move |end| {
-                if s6.claim() {
-                    end.append(&s6.html(), ContentType::Html);
-                }
-                Ok(())
-            }));
         PageRewriter {
-            rewriter: HtmlRewriter::new(settings, sink.clone()),
-            sink,
+            parser: None,
+            encoding: plan.encoding,
+            sink: SharedSink::default(),
             state,
             bailed_out: false,
-            scan,
+            at_start: true,
+            scan: MessengerScan::new(plan.markers),
+            memo: plan.memo,
         }
+    }
+
+    /// The lol_html rewriter, built on first use.
+    fn parser(&mut self) -> &mut HtmlRewriter<'static, SharedSink> {
+        let (state, encoding, sink) = (&self.state, self.encoding, &self.sink);
+        self.parser
+            .get_or_insert_with(|| build_parser(state, encoding, sink.clone()))
     }
 
     /// Feeds a chunk of the page; appends the output ready so far to `out`.
@@ -288,6 +177,11 @@ impl PageRewriter {
         if self.bailed_out {
             out.extend_from_slice(chunk);
             return Ok(());
+        }
+        if std::mem::take(&mut self.at_start)
+            && let Some(at) = self.whole_head(chunk)
+        {
+            return self.write_head(chunk, at, out);
         }
         if let Some(at) = self.scan.find_in(chunk) {
             // Parse up to the marker first: a marker after the insertion point is the page's
@@ -301,12 +195,50 @@ impl PageRewriter {
         self.write_parsed(chunk, out)
     }
 
+    /// `Some(where </head> starts)` when `chunk` is the page's whole head, as the memo knows
+    /// heads: UTF-8, ending right after its first `</head>`, with no Messenger in it.
+    fn whole_head(&self, chunk: &[u8]) -> Option<usize> {
+        if self.encoding != AsciiCompatibleEncoding::utf_8() {
+            return None;
+        }
+        let (at, end) = head_end_hint(chunk, chunk.len())?;
+        (end == chunk.len() && !self.scan.has_marker(chunk)).then_some(at)
+    }
+
+    /// The page's head: spliced when the memo knows it, else parsed (and remembered when
+    /// the parser's output was the plain splice).
+    fn write_head(
+        &mut self,
+        head: &[u8],
+        at: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RewriteError> {
+        // Rendered before parsing: a head whose `<meta>` CSP supplies a nonce gives a
+        // different script, so it never matches the splice and is never remembered.
+        let snippet = self.state.html();
+        if let Some(at) = self.memo.insertion_point(head) {
+            out.reserve(head.len() + snippet.len());
+            out.extend_from_slice(&head[..at]);
+            out.extend_from_slice(snippet.as_bytes());
+            out.extend_from_slice(&head[at..]);
+            self.state.done.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        let start = out.len();
+        self.write_parsed(head, out)?;
+        if self.is_done() && !self.bailed_out {
+            self.memo
+                .remember_if_plain(head, at, snippet.as_bytes(), &out[start..]);
+        }
+        Ok(())
+    }
+
     fn write_parsed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RewriteError> {
         if self.bailed_out {
             out.extend_from_slice(chunk);
             return Ok(());
         }
-        match self.rewriter.write(chunk) {
+        match self.parser().write(chunk) {
             Ok(()) => {
                 self.sink.drain_into(out);
                 Ok(())
@@ -336,10 +268,84 @@ impl PageRewriter {
         if self.bailed_out {
             return Ok(());
         }
-        let result = self.rewriter.end();
+        let result = match self.parser {
+            Some(parser) => parser.end(),
+            // The head came from the memo: nothing was parsed, nothing is held back.
+            None if self.state.done.load(Ordering::Relaxed) => Ok(()),
+            // Nothing came at all (an empty page): the end handler still inserts.
+            None => build_parser(&self.state, self.encoding, self.sink.clone()).end(),
+        };
         self.sink.drain_into(out);
         result
     }
+}
+
+/// The lol_html rewriter for one page: inserts at the first of `</head>`, `<body>`, the
+/// document end, and rewrites a `<meta>` CSP before that point.
+fn build_parser(
+    state: &Arc<InsertState>,
+    encoding: AsciiCompatibleEncoding,
+    sink: SharedSink,
+) -> HtmlRewriter<'static, SharedSink> {
+    let (s3, s4, s5, s6) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let settings = Settings::new_send()
+        // Strict mode aborts on ambiguous markup and truncates the page: never for a proxy.
+        .with_strict(false)
+        .with_encoding(encoding)
+        .with_memory_settings(
+            MemorySettings::new()
+                .with_max_allowed_memory_usage(MAX_PARSER_MEMORY)
+                .with_graceful_bail_out_on_memory_limit_exceeded(true),
+        )
+        .append_element_content_handler(handler(&META_CSP, move |el| {
+            if s3.done.load(Ordering::Relaxed) {
+                // Past the insertion point: the page is the app's again.
+                return Ok(());
+            }
+            let is_csp = el
+                .get_attribute("http-equiv")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-security-policy"));
+            if let (true, Some(content)) = (is_csp, el.get_attribute("content")) {
+                let mut nonce = s3.nonce.lock().unwrap_or_else(PoisonError::into_inner);
+                if nonce.is_none() {
+                    *nonce = csp::find_nonce(&content);
+                }
+                let hash = s3.snippet.csp_hash();
+                let ctx = CspContext {
+                    snippet_hash: &hash,
+                    nonce: nonce.as_deref(),
+                    hosts: &s3.hosts,
+                };
+                let rewritten = csp::rewrite(&content, &ctx);
+                // The value came from a valid attribute; the name is fixed.
+                let _ = el.set_attribute("content", &rewritten);
+            }
+            Ok(())
+        }))
+        .append_element_content_handler(handler(&HEAD, move |el| {
+            let state = s4.clone();
+            // Fires only for an explicit `</head>`; otherwise <body> or the end insert.
+            let _ = el.on_end_tag(end_tag!(move |end| {
+                if state.claim() {
+                    end.before(&state.html(), ContentType::Html);
+                }
+                Ok(())
+            }));
+            Ok(())
+        }))
+        .append_element_content_handler(handler(&BODY, move |el| {
+            if s5.claim() {
+                el.prepend(&s5.html(), ContentType::Html);
+            }
+            Ok(())
+        }))
+        .append_document_content_handler(end!(move |end| {
+            if s6.claim() {
+                end.append(&s6.html(), ContentType::Html);
+            }
+            Ok(())
+        }));
+    HtmlRewriter::new(settings, sink)
 }
 
 #[cfg(test)]
@@ -356,7 +362,54 @@ mod tests {
                 "https://widget.intercom.io/widget/abc",
             )),
             encoding: AsciiCompatibleEncoding::utf_8(),
+            memo: Arc::new(HeadMemo::default()),
             even_if_present: false,
+        }
+    }
+
+    #[test]
+    fn a_head_seen_before_is_spliced_without_a_parser_and_the_same_bytes_come_out() {
+        let memo = Arc::new(HeadMemo::default());
+        let page = b"<!DOCTYPE html><html><head><title>t</title></head><body>hi</body></html>";
+        let head_end = page.windows(7).position(|w| w == b"</head>").unwrap() + 7;
+        let mut outputs = Vec::new();
+        for _ in 0..2 {
+            let mut rw = PageRewriter::new(PagePlan {
+                memo: memo.clone(),
+                ..plan()
+            });
+            let mut out = Vec::new();
+            rw.write(&page[..head_end], &mut out).unwrap();
+            assert!(rw.is_done());
+            outputs.push((out, rw.parser.is_some()));
+            rw.end(&mut Vec::new()).unwrap();
+        }
+        assert_eq!(outputs[0].0, outputs[1].0);
+        assert!(outputs[0].1, "first sight: parsed");
+        assert!(
+            !outputs[1].1,
+            "second sight: from the memo, no parser built"
+        );
+        assert_eq!(
+            String::from_utf8(outputs[1].0.clone()).unwrap(),
+            "<!DOCTYPE html><html><head><title>t</title><script>S</script></head>"
+        );
+    }
+
+    #[test]
+    fn heads_the_parser_changes_or_that_load_the_messenger_are_never_remembered() {
+        let memo = Arc::new(HeadMemo::default());
+        let csp = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
+        let present = "<head><script>window.intercomSettings={}</script></head>";
+        for head in [csp, present] {
+            for _ in 0..2 {
+                let mut rw = PageRewriter::new(PagePlan {
+                    memo: memo.clone(),
+                    ..plan()
+                });
+                rw.write(head.as_bytes(), &mut Vec::new()).unwrap();
+                assert!(rw.parser.is_some(), "{head}: parsed every time");
+            }
         }
     }
 
