@@ -29,7 +29,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Requests are served by the proxy's own worker threads (`server.workers`); this
+    // runtime only waits for signals and runs start-up checks (and the demo's app).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -16,6 +16,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "max_header_bytes",
     "keep_alive",
     "shutdown_timeout",
+    "workers",
 ];
 
 pub(super) const UPSTREAM_KEYS: &[&str] = &["url", "connect_timeout", "timeout", "ca_file"];
@@ -38,6 +39,17 @@ pub struct ServerConfig {
     pub keep_alive: bool,
     /// How long in-flight requests may run after SIGTERM/Ctrl-C before connections close.
     pub shutdown_timeout: Duration,
+    /// Worker threads, each serving its share of connections with its own upstream pool
+    /// (nginx's `worker_processes`); default: one per CPU.
+    pub workers: usize,
+}
+
+/// More workers than this is a typo, not a machine.
+const MAX_WORKERS: u64 = 1024;
+
+/// One worker per CPU the process may use.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// PEM files for the TLS front end.
@@ -70,6 +82,7 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         max_header_bytes: 64 * 1024,
         keep_alive: true,
         shutdown_timeout: Duration::from_secs(30),
+        workers: default_workers(),
     };
     let Some(mut s) = section else {
         return Some(defaults);
@@ -146,6 +159,17 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
     let shutdown_timeout = s
         .duration("shutdown_timeout")
         .unwrap_or(defaults.shutdown_timeout);
+    let workers = match s.unsigned("workers") {
+        None => Some(defaults.workers),
+        Some(n) if (1..=MAX_WORKERS).contains(&n) => usize::try_from(n).ok(),
+        Some(n) => {
+            s.issue(
+                "workers",
+                format!("{n} is out of range (expected 1 to {MAX_WORKERS}; leave it out for one per CPU)"),
+            );
+            None
+        }
+    };
     s.finish();
     if !ok {
         return None;
@@ -157,6 +181,7 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         max_header_bytes: max_header_bytes?,
         keep_alive,
         shutdown_timeout,
+        workers: workers?,
     })
 }
 

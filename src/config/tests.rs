@@ -338,3 +338,15 @@ fn an_unusable_key_file_is_named_as_the_key_file() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn workers_default_to_one_per_cpu_and_must_be_at_least_one() {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(load("").unwrap().server.workers, cpus);
+    let four = Config::from_toml(&format!("[server]\nworkers = 4\n{BASE}"), "t.toml", &env());
+    assert_eq!(four.unwrap().server.workers, 4);
+    assert_eq!(
+        problems(&format!("[server]\nworkers = 0\n{BASE}")),
+        ["server.workers: 0 is out of range (expected 1 to 1024; leave it out for one per CPU)"]
+    );
+}

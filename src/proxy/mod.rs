@@ -8,11 +8,11 @@ pub mod headers;
 mod preface;
 mod server;
 pub mod tls;
+mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use body::ProxyBody;
@@ -41,7 +41,21 @@ pub enum StartError {
 /// Everything the proxy builds from the config before it binds: checked by `check` too.
 pub struct Prepared {
     tls: Option<TlsAcceptor>,
+    /// The first worker's forwarder (building it checks the upstream settings).
     forwarder: Arc<Forwarder>,
+    filter: Option<Arc<dyn Filter>>,
+}
+
+impl Prepared {
+    /// A forwarder with its own upstream pool, for one more worker.
+    fn another_forwarder(&self, config: &Config) -> Result<Arc<Forwarder>, StartError> {
+        let client = client::build(&config.upstream)?;
+        let mut forwarder = Forwarder::new(client, &config.upstream);
+        if let Some(filter) = &self.filter {
+            forwarder = forwarder.with_filter(filter.clone());
+        }
+        Ok(Arc::new(forwarder))
+    }
 }
 
 /// Builds the TLS front end and the upstream client, with `filter` around every request;
@@ -54,12 +68,13 @@ pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepa
     };
     let client = client::build(&config.upstream)?;
     let mut forwarder = Forwarder::new(client, &config.upstream);
-    if let Some(filter) = filter {
-        forwarder = forwarder.with_filter(filter);
+    if let Some(filter) = &filter {
+        forwarder = forwarder.with_filter(filter.clone());
     }
     Ok(Prepared {
         tls,
         forwarder: Arc::new(forwarder),
+        filter,
     })
 }
 
@@ -70,17 +85,21 @@ pub async fn bind(prepared: Prepared, config: &Config) -> Result<Server, StartEr
         let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
         listeners.push(listener);
     }
+    let mut forwarders = vec![prepared.forwarder.clone()];
+    for _ in 1..config.server.workers {
+        forwarders.push(prepared.another_forwarder(config)?);
+    }
     Ok(Server::new(
         listeners,
         prepared.tls,
         &config.server,
-        prepared.forwarder,
+        forwarders,
     ))
 }
 
 /// A listening socket; IPv6 sockets are IPv6-only, so `0.0.0.0:p` and `[::]:p` can both be
 /// listed (Linux would otherwise give the IPv6 socket the IPv4 port too).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
@@ -90,5 +109,5 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }

@@ -11,34 +11,42 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::forward::{Downstream, Forwarder};
 use super::preface::{Prefixed, read_preface};
+use super::workers;
 use crate::config::ServerConfig;
 
 /// Accepted connections waiting for the serve loop; small, since accept is fast.
 const ACCEPT_QUEUE: usize = 64;
 
-/// Serves bound listeners until the shutdown signal, then drains connections.
+/// Bound listeners and what each worker needs to serve them; [`Server::serve`] runs the
+/// workers until the shutdown signal, then drains connections.
 pub struct Server {
-    listeners: Vec<TcpListener>,
+    listeners: Vec<std::net::TcpListener>,
+    settings: Arc<Settings>,
+    /// One per worker: each worker keeps its own pool of upstream connections.
+    forwarders: Vec<Arc<Forwarder>>,
+}
+
+/// What every worker serves connections with.
+struct Settings {
     tls: Option<TlsAcceptor>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    forwarder: Arc<Forwarder>,
+    builder: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
 }
 
 impl Server {
-    /// Wraps already bound listeners.
+    /// Wraps already bound (non-blocking) listeners; one worker per forwarder.
     pub fn new(
-        listeners: Vec<TcpListener>,
+        listeners: Vec<std::net::TcpListener>,
         tls: Option<TlsAcceptor>,
         config: &ServerConfig,
-        forwarder: Arc<Forwarder>,
+        forwarders: Vec<Arc<Forwarder>>,
     ) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -53,11 +61,13 @@ impl Server {
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
         Server {
             listeners,
-            tls,
-            builder: Arc::new(builder),
-            forwarder,
-            handshake_timeout: config.header_read_timeout,
-            shutdown_timeout: config.shutdown_timeout,
+            settings: Arc::new(Settings {
+                tls,
+                builder,
+                handshake_timeout: config.header_read_timeout,
+                shutdown_timeout: config.shutdown_timeout,
+            }),
+            forwarders,
         }
     }
 
@@ -69,57 +79,115 @@ impl Server {
             .collect()
     }
 
-    /// Accepts and serves connections until `shutdown` completes; then stops accepting,
-    /// lets in-flight requests finish for up to `shutdown_timeout`, and returns.
+    /// Serves until `shutdown` completes; then every worker stops accepting, lets in-flight
+    /// requests finish for up to `shutdown_timeout`, and this returns once all are done.
+    ///
+    /// Each worker is a thread with its own single-threaded runtime, accepting from the
+    /// same listening sockets (nginx's model): a request, its upstream connection and its
+    /// body never hop between threads.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let (tx, mut rx) = mpsc::channel::<(TcpStream, SocketAddr)>(ACCEPT_QUEUE);
-        let acceptors: Vec<_> = self
-            .listeners
-            .into_iter()
-            .map(|listener| tokio::spawn(accept_loop(listener, tx.clone())))
-            .collect();
-        drop(tx);
-
-        let graceful = GracefulShutdown::new();
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = rx.recv() => match accepted {
-                    Some((stream, peer)) => {
-                        let connection = Connection {
-                            builder: self.builder.clone(),
-                            forwarder: self.forwarder.clone(),
-                            tls: self.tls.clone(),
-                            handshake_timeout: self.handshake_timeout,
-                            downstream: Downstream { peer, scheme },
-                        };
-                        tokio::spawn(connection.run(stream, graceful.watcher()));
+        let Server {
+            listeners,
+            settings,
+            forwarders,
+        } = self;
+        let (stop, stopped) = watch::channel(false);
+        let workers = workers::start(forwarders.len(), |index, drained| {
+            let listeners: Vec<_> = listeners
+                .iter()
+                .filter_map(|l| match l.try_clone() {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        warn!(error = %e, "cannot share a listener with a worker");
+                        None
                     }
-                    None => break,
-                },
-                () = &mut shutdown => break,
+                })
+                .collect();
+            let settings = settings.clone();
+            let forwarder = forwarders[index].clone();
+            let mut stopped = stopped.clone();
+            async move {
+                let stop_signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                serve_worker(listeners, settings, forwarder.clone(), stop_signal).await;
+                // Every worker's runtime keeps running until all have drained: a store
+                // connection one worker opened may be serving another's last requests.
+                drained.arrive_and_wait().await;
+                forwarder.close_upgrades();
             }
-        }
+        });
+        // The workers hold their own copies; the sockets close when the last worker stops
+        // accepting.
+        drop(listeners);
+        shutdown.await;
+        info!("shutting down: finishing in-flight requests");
+        let _ = stop.send(true);
+        workers.join().await;
+        info!("all connections closed");
+    }
+}
 
-        // Stop accepting: close every listener before draining.
-        for acceptor in acceptors {
-            acceptor.abort();
-            let _ = acceptor.await;
+/// One worker's accept loops and connections, until `shutdown`; then the drain.
+async fn serve_worker(
+    listeners: Vec<std::net::TcpListener>,
+    settings: Arc<Settings>,
+    forwarder: Arc<Forwarder>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (tx, mut rx) = mpsc::channel::<(TcpStream, SocketAddr)>(ACCEPT_QUEUE);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .filter_map(|l| match TcpListener::from_std(l) {
+            Ok(l) => Some(tokio::spawn(accept_loop(l, tx.clone()))),
+            Err(e) => {
+                warn!(error = %e, "a worker cannot listen");
+                None
+            }
+        })
+        .collect();
+    drop(tx);
+
+    let graceful = GracefulShutdown::new();
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = rx.recv() => match accepted {
+                Some((stream, peer)) => {
+                    let connection = Connection {
+                        settings: settings.clone(),
+                        forwarder: forwarder.clone(),
+                        downstream: Downstream { peer, scheme },
+                    };
+                    tokio::spawn(connection.run(stream, graceful.watcher()));
+                }
+                None => break,
+            },
+            () = &mut shutdown => break,
         }
-        drop(rx);
-        info!(
-            connections = graceful.count(),
-            "shutting down: finishing in-flight requests"
-        );
-        match tokio::time::timeout(self.shutdown_timeout, graceful.shutdown()).await {
-            Ok(()) => info!("all connections closed"),
-            Err(_) => warn!(
-                timeout_s = self.shutdown_timeout.as_secs_f64(),
-                "shutdown timeout reached; closing the remaining connections"
-            ),
-        }
-        self.forwarder.close_upgrades();
+    }
+
+    // Stop accepting: close this worker's copies of the listeners before draining.
+    for acceptor in acceptors {
+        acceptor.abort();
+        let _ = acceptor.await;
+    }
+    drop(rx);
+    debug!(
+        connections = graceful.count(),
+        "worker shutting down: finishing in-flight requests"
+    );
+    match tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => debug!("worker: all connections closed"),
+        Err(_) => warn!(
+            timeout_s = settings.shutdown_timeout.as_secs_f64(),
+            "shutdown timeout reached; closing the remaining connections"
+        ),
     }
 }
 
@@ -174,10 +242,8 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketA
 
 /// One accepted client connection.
 struct Connection {
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    settings: Arc<Settings>,
     forwarder: Arc<Forwarder>,
-    tls: Option<TlsAcceptor>,
-    handshake_timeout: Duration,
     downstream: Downstream,
 }
 
@@ -185,20 +251,19 @@ impl Connection {
     async fn run(self, stream: TcpStream, watcher: Watcher) {
         let _ = stream.set_nodelay(true);
         let Connection {
-            builder,
+            settings,
             forwarder,
-            tls,
-            handshake_timeout,
             downstream,
         } = self;
+        let (builder, handshake_timeout) = (&settings.builder, settings.handshake_timeout);
         let service = service_fn(move |req| {
             let forwarder = forwarder.clone();
             async move { Ok::<_, Infallible>(forwarder.forward(req, downstream).await) }
         });
-        let result = match tls {
+        let result = match &settings.tls {
             None => {
                 serve_io(
-                    &builder,
+                    builder,
                     stream,
                     handshake_timeout,
                     downstream,
@@ -221,7 +286,7 @@ impl Connection {
                         }
                     };
                 serve_io(
-                    &builder,
+                    builder,
                     tls_stream,
                     handshake_timeout,
                     downstream,
