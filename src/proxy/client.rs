@@ -9,14 +9,14 @@ use super::body::RequestBody;
 use super::tls::{self, TlsError};
 use crate::config::UpstreamConfig;
 
-/// Idle upstream connections kept per host.
+/// Idle upstream connections kept per host, shared out between the workers' pools.
 const MAX_IDLE_UPSTREAM: usize = 128;
 
 /// The upstream client: keep-alive pool, http and https, request bodies streamed.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Builds the pooled client for `[upstream]`.
-pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
+pub fn build(config: &UpstreamConfig, workers: usize) -> Result<UpstreamClient, TlsError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -40,6 +40,7 @@ pub fn build(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
         .set_host(false)
         // Enough warm connections for bursts; a spike of 1,000 clients must not leave
         // 1,000 idle upstream connections (and their buffers) behind.
-        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM)
+        .pool_max_idle_per_host((MAX_IDLE_UPSTREAM / workers.max(1)).max(8))
+        .http1_max_buf_size(128 * 1024)
         .build(connector))
 }

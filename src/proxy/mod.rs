@@ -49,7 +49,7 @@ pub struct Prepared {
 impl Prepared {
     /// A forwarder with its own upstream pool, for one more worker.
     fn another_forwarder(&self, config: &Config) -> Result<Arc<Forwarder>, StartError> {
-        let client = client::build(&config.upstream)?;
+        let client = client::build(&config.upstream, config.server.workers)?;
         let mut forwarder = Forwarder::new(client, &config.upstream);
         if let Some(filter) = &self.filter {
             forwarder = forwarder.with_filter(filter.clone());
@@ -66,7 +66,7 @@ pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepa
         Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
         None => None,
     };
-    let client = client::build(&config.upstream)?;
+    let client = client::build(&config.upstream, config.server.workers)?;
     let mut forwarder = Forwarder::new(client, &config.upstream);
     if let Some(filter) = &filter {
         forwarder = forwarder.with_filter(filter.clone());
