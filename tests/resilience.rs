@@ -261,3 +261,43 @@ async fn upstream_timeout_starts_after_the_upload_ends() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_bytes(response.into_body()).await, "30 bytes");
 }
+
+#[tokio::test]
+async fn every_worker_drains_its_requests_before_the_server_stops() {
+    const IN_FLIGHT: usize = 24;
+    let (arrived_tx, mut arrived_rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    let app = upstream(move |req| {
+        let arrived_tx = arrived_tx.clone();
+        async move {
+            let (release_tx, release_rx) = oneshot::channel();
+            arrived_tx.send(release_tx).unwrap();
+            let _ = release_rx.await;
+            Response::new(full(format!("done {}", req.uri().path())))
+        }
+    })
+    .await;
+    let config = config_text(&format!("http://{}", app.addr), "workers = 3", "");
+    let mut proxy = proxy_with(&config).await;
+    // Separate connections, so the workers share them out.
+    let requests: Vec<_> = (0..IN_FLIGHT)
+        .map(|i| tokio::spawn(get(proxy.url(&format!("/r{i}")))))
+        .collect();
+    let mut releases = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        releases.push(arrived_rx.recv().await.expect("request reached the app"));
+    }
+    let serve_task = proxy.begin_shutdown();
+    assert!(!serve_task.is_finished(), "requests are still in flight");
+    for release in releases {
+        release.send(()).unwrap();
+    }
+    for (i, request) in requests.into_iter().enumerate() {
+        let (status, _, body) = request.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("done /r{i}"));
+    }
+    tokio::time::timeout(HANG_GUARD, serve_task)
+        .await
+        .expect("serve returns once every worker has drained")
+        .unwrap();
+}
