@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -11,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -19,9 +20,6 @@ use super::forward::{Downstream, Forwarder};
 use super::preface::{Prefixed, read_preface};
 use super::workers;
 use crate::config::ServerConfig;
-
-/// Accepted connections waiting for the serve loop; small, since accept is fast.
-const ACCEPT_QUEUE: usize = 64;
 
 /// Bound listeners and what each worker needs to serve them; [`Server::serve`] runs the
 /// workers until the shutdown signal, then drains connections.
@@ -79,105 +77,113 @@ impl Server {
             .collect()
     }
 
-    /// Serves until `shutdown` completes; then every worker stops accepting, lets in-flight
-    /// requests finish for up to `shutdown_timeout`, and this returns once all are done.
+    /// Serves until `shutdown` completes; then stops accepting, every worker lets its
+    /// in-flight requests finish for up to `shutdown_timeout`, and this returns once all
+    /// are done.
     ///
-    /// Each worker is a thread with its own single-threaded runtime, accepting from the
-    /// same listening sockets (nginx's model): a request, its upstream connection and its
-    /// body never hop between threads.
+    /// Each worker is a thread with its own single-threaded runtime (nginx's model): a
+    /// request, its upstream connection and its body never hop between threads. Accepted
+    /// connections are dealt to the workers in turn, so load spreads evenly however the
+    /// threads happen to be scheduled.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Server {
             listeners,
             settings,
             forwarders,
         } = self;
-        let (stop, stopped) = watch::channel(false);
+        let mut queues = Vec::with_capacity(forwarders.len());
         let workers = workers::start(forwarders.len(), |index, drained| {
-            let listeners: Vec<_> = listeners
-                .iter()
-                .filter_map(|l| match l.try_clone() {
-                    Ok(l) => Some(l),
-                    Err(e) => {
-                        warn!(error = %e, "cannot share a listener with a worker");
-                        None
-                    }
-                })
-                .collect();
+            let (queue, accepted) = mpsc::unbounded_channel();
+            queues.push(queue);
             let settings = settings.clone();
             let forwarder = forwarders[index].clone();
-            let mut stopped = stopped.clone();
             async move {
-                let stop_signal = async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                };
-                serve_worker(listeners, settings, forwarder.clone(), stop_signal).await;
+                serve_worker(accepted, settings, forwarder.clone()).await;
                 // Every worker's runtime keeps running until all have drained: a store
                 // connection one worker opened may be serving another's last requests.
                 drained.arrive_and_wait().await;
                 forwarder.close_upgrades();
             }
         });
-        // The workers hold their own copies; the sockets close when the last worker stops
-        // accepting.
-        drop(listeners);
+        let dealer = Arc::new(Dealer {
+            queues,
+            next: AtomicUsize::new(0),
+        });
+        let acceptors: Vec<_> = listeners
+            .into_iter()
+            .filter_map(|l| match TcpListener::from_std(l) {
+                Ok(l) => Some(tokio::spawn(accept_loop(l, dealer.clone()))),
+                Err(e) => {
+                    warn!(error = %e, "cannot listen");
+                    None
+                }
+            })
+            .collect();
         shutdown.await;
+        // Stop accepting: close every listener, then let the workers drain.
+        for acceptor in acceptors {
+            acceptor.abort();
+            let _ = acceptor.await;
+        }
+        drop(dealer);
         info!("shutting down: finishing in-flight requests");
-        let _ = stop.send(true);
         workers.join().await;
         info!("all connections closed");
     }
 }
 
-/// One worker's accept loops and connections, until `shutdown`; then the drain.
+/// An accepted connection on its way to a worker.
+type Accepted = (std::net::TcpStream, SocketAddr);
+
+/// Hands accepted connections to the workers in turn.
+struct Dealer {
+    queues: Vec<mpsc::UnboundedSender<Accepted>>,
+    next: AtomicUsize,
+}
+
+impl Dealer {
+    /// Gives the connection to the next worker still running; `false` when none is.
+    fn deal(&self, mut accepted: Accepted) -> bool {
+        for _ in 0..self.queues.len() {
+            let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+            match self.queues[turn].send(accepted) {
+                Ok(()) => return true,
+                Err(mpsc::error::SendError(back)) => accepted = back,
+            }
+        }
+        false
+    }
+}
+
+/// One worker: serves the connections dealt to it until the dealer is gone (shutdown),
+/// then drains them.
 async fn serve_worker(
-    listeners: Vec<std::net::TcpListener>,
+    mut accepted: mpsc::UnboundedReceiver<Accepted>,
     settings: Arc<Settings>,
     forwarder: Arc<Forwarder>,
-    shutdown: impl Future<Output = ()>,
 ) {
-    let (tx, mut rx) = mpsc::channel::<(TcpStream, SocketAddr)>(ACCEPT_QUEUE);
-    let acceptors: Vec<_> = listeners
-        .into_iter()
-        .filter_map(|l| match TcpListener::from_std(l) {
-            Ok(l) => Some(tokio::spawn(accept_loop(l, tx.clone()))),
-            Err(e) => {
-                warn!(error = %e, "a worker cannot listen");
-                None
-            }
-        })
-        .collect();
-    drop(tx);
-
     let graceful = GracefulShutdown::new();
     let scheme = if settings.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = rx.recv() => match accepted {
-                Some((stream, peer)) => {
-                    let connection = Connection {
-                        settings: settings.clone(),
-                        forwarder: forwarder.clone(),
-                        downstream: Downstream { peer, scheme },
-                    };
-                    tokio::spawn(connection.run(stream, graceful.watcher()));
-                }
-                None => break,
-            },
-            () = &mut shutdown => break,
-        }
+    while let Some((stream, peer)) = accepted.recv().await {
+        // Registers the socket with this worker's own event loop.
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                debug!(%peer, error = %e, "cannot take over an accepted connection");
+                continue;
+            }
+        };
+        let connection = Connection {
+            settings: settings.clone(),
+            forwarder: forwarder.clone(),
+            downstream: Downstream { peer, scheme },
+        };
+        tokio::spawn(connection.run(stream, graceful.watcher()));
     }
-
-    // Stop accepting: close this worker's copies of the listeners before draining.
-    for acceptor in acceptors {
-        acceptor.abort();
-        let _ = acceptor.await;
-    }
-    drop(rx);
     debug!(
         connections = graceful.count(),
         "worker shutting down: finishing in-flight requests"
@@ -223,11 +229,19 @@ where
     watcher.watch(conn.into_owned()).await
 }
 
-async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
+async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>) {
     loop {
         match listener.accept().await {
-            Ok(accepted) => {
-                if tx.send(accepted).await.is_err() {
+            Ok((stream, peer)) => {
+                // Leaves this event loop; the worker registers it with its own.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "cannot hand over an accepted connection");
+                        continue;
+                    }
+                };
+                if !dealer.deal((stream, peer)) {
                     return;
                 }
             }
