@@ -125,10 +125,13 @@ pub fn is_page_request(headers: &HeaderMap) -> bool {
     match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(accept) => {
-            let accept = accept.to_ascii_lowercase();
-            accept.trim() == "*/*"
-                || accept.contains("text/html")
-                || accept.contains("application/xhtml+xml")
+            let contains = |needle: &str| {
+                accept
+                    .as_bytes()
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+            };
+            accept.trim() == "*/*" || contains("text/html") || contains("application/xhtml+xml")
         }
     }
 }

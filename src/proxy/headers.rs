@@ -18,6 +18,35 @@ static SPOOFABLE: [HeaderName; 5] = [
     HeaderName::from_static("x-forwarded-scheme"),
 ];
 
+/// The fixed hop-by-hop headers (besides any a `Connection` header lists).
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+    &header::TE,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
+
+/// Removes every `names` header there is. One pass over the (few) names present decides
+/// whether any removal is needed: most messages carry none, and a lookup per name would
+/// hash each of them.
+fn remove_all<'n>(
+    headers: &mut HeaderMap,
+    names: impl IntoIterator<Item = &'n HeaderName> + Clone,
+) {
+    let present = headers
+        .keys()
+        .any(|key| names.clone().into_iter().any(|name| name == key));
+    if present {
+        for name in names {
+            headers.remove(name);
+        }
+    }
+}
+
 /// The comma-separated tokens of every `name` line, trimmed and non-empty (lines that are
 /// not text are skipped).
 pub fn header_tokens<'h>(
@@ -52,18 +81,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     let keeps_trailers =
         header_tokens(headers, &header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &header::TE,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
+    remove_all(headers, HOP_BY_HOP.iter().copied());
     if keeps_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -128,9 +146,7 @@ pub fn set_forwarded(
         }
     }
     chain.push_str(&client_ip.to_string());
-    for name in &SPOOFABLE {
-        headers.remove(name);
-    }
+    remove_all(headers, SPOOFABLE.iter());
     // The chain is built from valid header values and an IP address, so it is valid too.
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(&X_FORWARDED_FOR, value);
