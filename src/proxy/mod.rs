@@ -5,6 +5,7 @@ mod client;
 mod error;
 mod forward;
 pub mod headers;
+mod memory;
 mod preface;
 mod server;
 pub mod tls;

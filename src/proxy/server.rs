@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::forward::{Downstream, Forwarder};
+use super::memory;
 use super::preface::{Prefixed, read_preface};
 use super::workers;
 use crate::config::ServerConfig;
@@ -109,6 +110,8 @@ impl Server {
             queues,
             next: AtomicUsize::new(0),
         });
+        // Beside the acceptors, on this runtime: freed memory goes back after bursts.
+        let trimmer = tokio::spawn(memory::trim_periodically());
         let acceptors: Vec<_> = listeners
             .into_iter()
             .filter_map(|l| match TcpListener::from_std(l) {
@@ -126,6 +129,7 @@ impl Server {
             let _ = acceptor.await;
         }
         drop(dealer);
+        trimmer.abort();
         info!("shutting down: finishing in-flight requests");
         workers.join().await;
         info!("all connections closed");
