@@ -126,8 +126,11 @@ email = "/email"
 algorithms = ["HS256"]
 key_env = "BENCH_SESSION_SECRET"
 EOF
+# In its own session, as the nginx daemons are: with the kernel's autogroup scheduling (on
+# by default) a process started from this script would otherwise share one CPU group with
+# wrk, while each nginx gets a group of its own.
 BENCH_MESSENGER_SECRET=$MESSENGER_SECRET BENCH_SESSION_SECRET=$SESSION_SECRET RUST_LOG=warn \
-    "$BIN" --config "$OUT/ours.toml" 2>"$OUT/ours.log" &
+    setsid "$BIN" --config "$OUT/ours.toml" 2>"$OUT/ours.log" &
 OURS_PID=$!
 PIDS+=("$OURS_PID")
 
