@@ -4,9 +4,10 @@
 //! function of its input, so once a head was parsed and the rewriter's output turned out to
 //! be exactly "the head with the snippet spliced in before `</head>`" (no `<meta>` CSP to
 //! rewrite, no Messenger already there, nothing else inserted), the next page with the very
-//! same head bytes gets that same splice directly. Anything else (a head with a per-request
-//! CSRF token, a CSP `<meta>`, markup lol_html reads differently from the hint) simply never
-//! matches and is parsed every time, as before.
+//! same head bytes gets that same splice directly. Heads with a `<meta http-equiv>` (a CSP
+//! rewrite depends on more than the bytes) are never remembered; markup lol_html reads
+//! differently from the hint is parsed and never matches; a head with a per-request token
+//! (a CSRF `<meta>`) is parsed every time and its entries age out of the bounded memo.
 
 use moka::sync::Cache;
 

@@ -196,9 +196,12 @@ impl PageRewriter {
     }
 
     /// `Some(where </head> starts)` when `chunk` is the page's whole head, as the memo knows
-    /// heads: UTF-8, ending right after its first `</head>`, with no Messenger in it.
+    /// heads: UTF-8, ending right after its first `</head>`, with no Messenger in it and no
+    /// `http-equiv` at all. Without a `<meta http-equiv>` the parser's only action is the
+    /// insertion, so its output depends on nothing but these bytes and the script; a `<meta>`
+    /// CSP's rewrite would also depend on the response's nonce and on the script's hash.
     fn whole_head(&self, chunk: &[u8]) -> Option<usize> {
-        if self.encoding != AsciiCompatibleEncoding::utf_8() {
+        if self.encoding != AsciiCompatibleEncoding::utf_8() || mentions_http_equiv(chunk) {
             return None;
         }
         let (at, end) = head_end_hint(chunk, chunk.len())?;
@@ -278,6 +281,13 @@ impl PageRewriter {
         self.sink.drain_into(out);
         result
     }
+}
+
+/// Whether `html` contains `http-equiv` in any case (a `<meta http-equiv>` may be there).
+fn mentions_http_equiv(html: &[u8]) -> bool {
+    const NAME: &[u8] = b"http-equiv";
+    html.windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME))
 }
 
 /// The lol_html rewriter for one page: inserts at the first of `</head>`, `<body>`, the
@@ -400,11 +410,16 @@ mod tests {
     fn heads_the_parser_changes_or_that_load_the_messenger_are_never_remembered() {
         let memo = Arc::new(HeadMemo::default());
         let csp = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
+        // A policy the parser leaves as it is (it already allows the script by the nonce
+        // the response's header names): remembering it would drop the nonce on a response
+        // without that header.
+        let unchanged = "<head><meta HTTP-EQUIV=\"Content-Security-Policy\" content=\"script-src 'nonce-abc' https://app.intercom.io https://widget.intercom.io https://js.intercomcdn.com\"></head>";
         let present = "<head><script>window.intercomSettings={}</script></head>";
-        for head in [csp, present] {
+        for head in [csp, present, unchanged] {
             for _ in 0..2 {
                 let mut rw = PageRewriter::new(PagePlan {
                     memo: memo.clone(),
+                    nonce: Some("abc".into()),
                     ..plan()
                 });
                 rw.write(head.as_bytes(), &mut Vec::new()).unwrap();

@@ -132,7 +132,7 @@ impl Server {
         trimmer.abort();
         info!("shutting down: finishing in-flight requests");
         workers.join().await;
-        info!("all connections closed");
+        info!("stopped");
     }
 }
 
