@@ -128,101 +128,70 @@ impl SqlResolver {
     }
 }
 
-/// Column values as JSON: JSON columns nested, numbers, booleans and text as themselves;
-/// types without a JSON form (timestamps, UUIDs: cast them to text in the query) are null.
-fn pg_document(row: &PgRow) -> Value {
+/// Column `i` decoded as `T` and turned into JSON (SQL NULL is JSON null); `None` when the
+/// column is not of type `T`.
+fn column_as<'r, R, T>(row: &'r R, i: usize, to_json: impl FnOnce(T) -> Value) -> Option<Value>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    row.try_get::<Option<T>, _>(i)
+        .ok()
+        .map(|v| v.map_or(Value::Null, to_json))
+}
+
+/// A row as a JSON object keyed by column name; each column is the first of `decoders`
+/// that can read it, or null.
+fn document<R: Row>(row: &R, decoders: &[fn(&R, usize) -> Option<Value>]) -> Value {
     let mut doc = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
-        let value = None
-            .or_else(|| {
-                row.try_get::<Option<Value>, _>(i)
-                    .ok()
-                    .map(Option::unwrap_or_default)
-            })
-            .or_else(|| {
-                row.try_get::<Option<String>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::String))
-            })
-            .or_else(|| {
-                row.try_get::<Option<i64>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<i32>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<i16>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<f64>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<bool>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
+        let value = decoders
+            .iter()
+            .find_map(|decode| decode(row, i))
             .unwrap_or(Value::Null);
         doc.insert(column.name().to_string(), value);
     }
     Value::Object(doc)
 }
 
+/// Column values as JSON: JSON columns nested, numbers, booleans and text as themselves;
+/// types without a JSON form (timestamps, UUIDs: cast them to text in the query) are null.
+fn pg_document(row: &PgRow) -> Value {
+    document(
+        row,
+        &[
+            |row, i| column_as::<_, Value>(row, i, |v| v),
+            |row, i| column_as::<_, String>(row, i, Value::String),
+            |row, i| column_as::<_, i64>(row, i, Value::from),
+            |row, i| column_as::<_, i32>(row, i, Value::from),
+            |row, i| column_as::<_, i16>(row, i, Value::from),
+            |row, i| column_as::<_, f64>(row, i, Value::from),
+            |row, i| column_as::<_, bool>(row, i, Value::from),
+        ],
+    )
+}
+
 /// As [`pg_document`], for MySQL/MariaDB. sqlx would decode any text column as JSON
 /// (turning a `user_id` of "1e3" into 1000.0), so text stays text unless it holds a JSON
 /// object or array (MariaDB's JSON columns are text).
 fn mysql_document(row: &MySqlRow) -> Value {
-    let mut doc = Map::new();
-    for (i, column) in row.columns().iter().enumerate() {
-        let value = None
-            .or_else(|| {
-                row.try_get::<Option<String>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, text_or_json))
-            })
-            .or_else(|| {
-                row.try_get::<Option<i64>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<u64>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<f64>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<bool>, _>(i)
-                    .ok()
-                    .map(|v| v.map_or(Value::Null, Value::from))
-            })
-            .or_else(|| {
-                row.try_get::<Option<Value>, _>(i)
-                    .ok()
-                    .map(Option::unwrap_or_default)
-            })
-            .or_else(|| {
-                row.try_get::<Option<Vec<u8>>, _>(i).ok().map(|v| {
-                    v.map_or(Value::Null, |b| {
-                        Value::String(String::from_utf8_lossy(&b).into_owned())
-                    })
+    document(
+        row,
+        &[
+            |row, i| column_as::<_, String>(row, i, text_or_json),
+            |row, i| column_as::<_, i64>(row, i, Value::from),
+            |row, i| column_as::<_, u64>(row, i, Value::from),
+            |row, i| column_as::<_, f64>(row, i, Value::from),
+            |row, i| column_as::<_, bool>(row, i, Value::from),
+            |row, i| column_as::<_, Value>(row, i, |v| v),
+            |row, i| {
+                column_as::<_, Vec<u8>>(row, i, |b| {
+                    Value::String(String::from_utf8_lossy(&b).into_owned())
                 })
-            })
-            .unwrap_or(Value::Null);
-        doc.insert(column.name().to_string(), value);
-    }
-    Value::Object(doc)
+            },
+        ],
+    )
 }
 
 /// Text as a string, unless it is a JSON object or array.
