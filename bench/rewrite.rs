@@ -41,34 +41,44 @@ fn snippet() -> Snippet {
     Snippet::render(&settings, "https://widget.intercom.io/widget/abc123de")
 }
 
-/// Built once at start in the proxy.
-fn widget_markers() -> Arc<MessengerMarkers> {
-    Arc::new(MessengerMarkers::new(
-        "https://widget.intercom.io/widget/abc123de",
-    ))
+/// What the proxy builds once at start and shares between pages.
+struct Fixed {
+    hosts: Arc<IntercomHosts>,
+    markers: Arc<MessengerMarkers>,
+    memo: Arc<HeadMemo>,
 }
 
-fn run(
-    rt: &tokio::runtime::Runtime,
-    chunks: &[Bytes],
-    coding: Coding,
-    hosts: &Arc<IntercomHosts>,
-    markers: &Arc<MessengerMarkers>,
-    memo: &Arc<HeadMemo>,
-) -> usize {
+impl Fixed {
+    fn new(memo: HeadMemo) -> Self {
+        Fixed {
+            hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
+            markers: Arc::new(MessengerMarkers::new(
+                "https://widget.intercom.io/widget/abc123de",
+            )),
+            memo: Arc::new(memo),
+        }
+    }
+
+    /// One page's plan, as `insert` builds it for an uncompressed UTF-8 page.
+    fn plan(&self, snippet: Snippet) -> PagePlan {
+        PagePlan {
+            snippet,
+            nonce: None,
+            hosts: self.hosts.clone(),
+            markers: self.markers.clone(),
+            encoding: AsciiCompatibleEncoding::utf_8(),
+            memo: self.memo.clone(),
+            even_if_present: false,
+        }
+    }
+}
+
+fn run(rt: &tokio::runtime::Runtime, chunks: &[Bytes], coding: Coding, fixed: &Fixed) -> usize {
     let frames: Vec<_> = chunks
         .iter()
         .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(c.clone())))
         .collect();
-    let rewriter = PageRewriter::new(PagePlan {
-        snippet: snippet(),
-        nonce: None,
-        hosts: hosts.clone(),
-        markers: markers.clone(),
-        encoding: AsciiCompatibleEncoding::utf_8(),
-        memo: memo.clone(),
-        even_if_present: false,
-    });
+    let rewriter = PageRewriter::new(fixed.plan(snippet()));
     let body = InjectBody::new(
         StreamBody::new(stream::iter(frames)),
         rewriter,
@@ -84,10 +94,8 @@ fn rewrite(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
-    let markers = widget_markers();
-    // Shared across pages, as in the proxy: the steady state is a remembered head.
-    let memo = Arc::new(HeadMemo::default());
+    // The memo is shared across pages, as in the proxy: the steady state is a remembered head.
+    let fixed = Fixed::new(HeadMemo::default());
     let mut group = c.benchmark_group("inject");
     for name in ["page-34k.html", "page-1.7m.html"] {
         let html = page(name);
@@ -100,7 +108,7 @@ fn rewrite(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("{coding:?}"), name),
                 &chunks,
-                |b, chunks| b.iter(|| run(&rt, chunks, coding, &hosts, &markers, &memo)),
+                |b, chunks| b.iter(|| run(&rt, chunks, coding, &fixed)),
             );
         }
     }
@@ -109,9 +117,8 @@ fn rewrite(c: &mut Criterion) {
 
 /// The fixed per-page pieces, apart: rendering the snippet and building the rewriter.
 fn per_page(c: &mut Criterion) {
-    let hosts = Arc::new(IntercomHosts::new(Region::Us, None));
-    let markers = widget_markers();
-    let memo = Arc::new(HeadMemo::default());
+    let fixed = Fixed::new(HeadMemo::default());
+    let unseen = Fixed::new(HeadMemo::off());
     let mut group = c.benchmark_group("per_page");
     group.bench_function("render_snippet", |b| b.iter(snippet));
     // A head never seen before: the parser is built and run (what every page cost before
@@ -122,22 +129,11 @@ fn per_page(c: &mut Criterion) {
     let html = page("page-34k.html");
     let chunks: Vec<Bytes> = html.chunks(CHUNK).map(Bytes::copy_from_slice).collect();
     group.bench_function("inject_34k_unseen_head", |b| {
-        let off = Arc::new(HeadMemo::off());
-        b.iter(|| run(&rt, &chunks, Coding::Identity, &hosts, &markers, &off))
+        b.iter(|| run(&rt, &chunks, Coding::Identity, &unseen))
     });
     let rendered = snippet();
     group.bench_function("new_rewriter", |b| {
-        b.iter(|| {
-            PageRewriter::new(PagePlan {
-                snippet: rendered.clone(),
-                nonce: None,
-                hosts: hosts.clone(),
-                markers: markers.clone(),
-                encoding: AsciiCompatibleEncoding::utf_8(),
-                memo: memo.clone(),
-                even_if_present: false,
-            })
-        })
+        b.iter(|| PageRewriter::new(fixed.plan(rendered.clone())))
     });
     group.finish();
 }
