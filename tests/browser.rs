@@ -169,32 +169,13 @@ async fn chromium_end_to_end() {
     let redis_url = store_url("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis").await;
     let mut express_guard = None;
     let mut express_url = String::new();
-    let secret_path =
-        std::env::temp_dir().join(format!("browser-cookie-secret-{}", std::process::id()));
-    std::fs::write(&secret_path, "browser-test-cookie-secret").unwrap();
     if let Some(redis_url) = &redis_url {
         let prefix = format!("{}:", unique_name("browser"));
         if let Some(app) = start_express(redis_url, &prefix, "browser-test-cookie-secret") {
             let port = app.port;
             let session = format!(
-                r#"
-[session]
-cookie = "connect.sid"
-resolver = "redis"
-cache_ttl = "0s"
-timeout = "1s"
-[session.fields]
-user_id = "/user/id"
-email = "/user/email"
-[session.redis]
-url = "{redis_url}"
-key = "{prefix}{{sid}}"
-cookie_format = "express"
-cookie_secret_file = "{}"
-[logout]
-paths = ["/logout"]
-"#,
-                secret_path.display()
+                "{}[logout]\npaths = [\"/logout\"]\n",
+                express_session(redis_url, &prefix, "browser-test-cookie-secret", "")
             );
             let config = config_with_session(&format!("http://127.0.0.1:{port}"), &session)
                 .replace("secret_env = \"TEST_MESSENGER_SECRET\"", &widget_key);

@@ -45,25 +45,7 @@ async fn express_session_users_are_identified_through_login_and_logout() {
     let Some(app) = start_express(&redis_url, &prefix, COOKIE_SECRET) else {
         return;
     };
-    let session = format!(
-        r#"
-[session]
-cookie = "connect.sid"
-resolver = "redis"
-cache_ttl = "0s"
-timeout = "1s"
-[session.fields]
-user_id = "/user/id"
-email = "/user/email"
-name = "/user/name"
-[session.redis]
-url = "{redis_url}"
-key = "{prefix}{{sid}}"
-cookie_format = "express"
-cookie_secret_file = "{secret_file}"
-"#,
-        secret_file = secret_file().display()
-    );
+    let session = express_session(&redis_url, &prefix, COOKIE_SECRET, "name = \"/user/name\"");
     let proxy = proxy_with(&config_with_session(
         &format!("http://127.0.0.1:{}", app.port),
         &session,
@@ -112,10 +94,4 @@ cookie_secret_file = "{secret_file}"
         "the app forgot the session: {page}"
     );
     assert!(find_snippet(&page).is_none(), "and so does the proxy");
-}
-
-fn secret_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("express-cookie-secret-{}", std::process::id()));
-    std::fs::write(&path, COOKIE_SECRET).unwrap();
-    path
 }

@@ -431,6 +431,39 @@ impl Drop for ExpressApp {
     }
 }
 
+/// The `[session]` sections for the Express fixture's `connect.sid` sessions in Redis under
+/// `prefix`, signed with `cookie_secret` (written to a file, as `cookie_secret_file` wants);
+/// `extra_fields` are more `[session.fields]` lines.
+pub fn express_session(
+    redis_url: &str,
+    prefix: &str,
+    cookie_secret: &str,
+    extra_fields: &str,
+) -> String {
+    let secret_file =
+        std::env::temp_dir().join(format!("{}-cookie-secret", unique_name("express")));
+    std::fs::write(&secret_file, cookie_secret).unwrap();
+    format!(
+        r#"
+[session]
+cookie = "connect.sid"
+resolver = "redis"
+cache_ttl = "0s"
+timeout = "1s"
+[session.fields]
+user_id = "/user/id"
+email = "/user/email"
+{extra_fields}
+[session.redis]
+url = "{redis_url}"
+key = "{prefix}{{sid}}"
+cookie_format = "express"
+cookie_secret_file = "{}"
+"#,
+        secret_file.display()
+    )
+}
+
 /// Starts the Express app on a free port, its sessions in Redis under `prefix`, signed with
 /// `cookie_secret`. `None` (after saying "skipped: …") without Node packages, except in CI.
 pub fn start_express(redis_url: &str, prefix: &str, cookie_secret: &str) -> Option<ExpressApp> {
