@@ -94,15 +94,13 @@ impl JwtResolver {
     fn verify(&self, token: &str) -> (Resolution, Option<u64>) {
         match jsonwebtoken::decode::<Value>(token, &self.key, &self.validation) {
             Ok(data) => {
-                // jsonwebtoken accepts a token until `exp + leeway`; so does the cache.
-                let accepted_until = if self.validation.validate_exp {
-                    data.claims
-                        .get("exp")
-                        .and_then(Value::as_u64)
-                        .map(|exp| exp.saturating_add(self.validation.leeway))
-                } else {
-                    Some(u64::MAX)
-                };
+                // `exp` is always validated (and required): jsonwebtoken accepts a token until
+                // `exp + leeway`, and so does the cache.
+                let accepted_until = data
+                    .claims
+                    .get("exp")
+                    .and_then(Value::as_u64)
+                    .map(|exp| exp.saturating_add(self.validation.leeway));
                 (resolve_document(&self.fields, &data.claims), accepted_until)
             }
             Err(e) => {

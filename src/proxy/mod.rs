@@ -47,16 +47,17 @@ pub struct Prepared {
     filter: Option<Arc<dyn Filter>>,
 }
 
-impl Prepared {
-    /// A forwarder with its own upstream pool, for one more worker.
-    fn another_forwarder(&self, config: &Config) -> Result<Arc<Forwarder>, StartError> {
-        let client = client::build(&config.upstream, config.server.workers)?;
-        let mut forwarder = Forwarder::new(client, &config.upstream);
-        if let Some(filter) = &self.filter {
-            forwarder = forwarder.with_filter(filter.clone());
-        }
-        Ok(Arc::new(forwarder))
+/// A forwarder with its own upstream pool (one per worker), with `filter` around requests.
+fn forwarder(
+    config: &Config,
+    filter: Option<&Arc<dyn Filter>>,
+) -> Result<Arc<Forwarder>, StartError> {
+    let client = client::build(&config.upstream, config.server.workers)?;
+    let mut forwarder = Forwarder::new(client, &config.upstream);
+    if let Some(filter) = filter {
+        forwarder = forwarder.with_filter(filter.clone());
     }
+    Ok(Arc::new(forwarder))
 }
 
 /// Builds the TLS front end and the upstream client, with `filter` around every request;
@@ -67,14 +68,9 @@ pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepa
         Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
         None => None,
     };
-    let client = client::build(&config.upstream, config.server.workers)?;
-    let mut forwarder = Forwarder::new(client, &config.upstream);
-    if let Some(filter) = &filter {
-        forwarder = forwarder.with_filter(filter.clone());
-    }
     Ok(Prepared {
         tls,
-        forwarder: Arc::new(forwarder),
+        forwarder: forwarder(config, filter.as_ref())?,
         filter,
     })
 }
@@ -88,7 +84,7 @@ pub async fn bind(prepared: Prepared, config: &Config) -> Result<Server, StartEr
     }
     let mut forwarders = vec![prepared.forwarder.clone()];
     for _ in 1..config.server.workers {
-        forwarders.push(prepared.another_forwarder(config)?);
+        forwarders.push(forwarder(config, prepared.filter.as_ref())?);
     }
     Ok(Server::new(
         listeners,
