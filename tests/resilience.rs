@@ -76,19 +76,28 @@ async fn app_closing_the_connection_without_answering_gives_502() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
 }
 
-#[tokio::test]
-async fn shutdown_stops_accepting_and_finishes_the_request_in_flight() {
-    let (arrived_tx, mut arrived_rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
-    let app = upstream(move |_req| {
+/// An app that holds each request until released: every request sends its release on the
+/// returned channel when it arrives, and is then answered with `body(path)`.
+async fn held_app(
+    body: fn(&str) -> String,
+) -> (Upstream, mpsc::UnboundedReceiver<oneshot::Sender<()>>) {
+    let (arrived_tx, arrived_rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    let app = upstream(move |req| {
         let arrived_tx = arrived_tx.clone();
         async move {
             let (release_tx, release_rx) = oneshot::channel();
             arrived_tx.send(release_tx).unwrap();
             let _ = release_rx.await;
-            Response::new(full("finished after shutdown began"))
+            Response::new(full(body(req.uri().path())))
         }
     })
     .await;
+    (app, arrived_rx)
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_finishes_the_request_in_flight() {
+    let (app, mut arrived_rx) = held_app(|_| "finished after shutdown began".to_string()).await;
     let mut proxy = proxy_for(&format!("http://{}", app.addr)).await;
     let addr = proxy.addr;
 
@@ -265,17 +274,7 @@ async fn upstream_timeout_starts_after_the_upload_ends() {
 #[tokio::test]
 async fn every_worker_drains_its_requests_before_the_server_stops() {
     const IN_FLIGHT: usize = 24;
-    let (arrived_tx, mut arrived_rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
-    let app = upstream(move |req| {
-        let arrived_tx = arrived_tx.clone();
-        async move {
-            let (release_tx, release_rx) = oneshot::channel();
-            arrived_tx.send(release_tx).unwrap();
-            let _ = release_rx.await;
-            Response::new(full(format!("done {}", req.uri().path())))
-        }
-    })
-    .await;
+    let (app, mut arrived_rx) = held_app(|path| format!("done {path}")).await;
     let config = config_text(&format!("http://{}", app.addr), "workers = 3", "");
     let mut proxy = proxy_with(&config).await;
     // Separate connections, so the workers share them out.
