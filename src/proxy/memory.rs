@@ -1,38 +1,42 @@
-//! Giving memory back after a burst.
+//! The allocator, and giving memory back after a burst.
+//!
+//! mimalloc: its per-thread heaps suit one runtime per worker thread, and it returns freed
+//! pages in batches. With glibc's allocator, arena trims `madvise`d pages away on every
+//! burst of frees, and each of those flushed the TLB of the other CPUs: it cost 15% of the
+//! 34 KB page's throughput in `bench/` (bench/RESULTS.md has the figures). Built without
+//! transparent huge pages (`no_thp`): with them, each worker's first touch of its heap
+//! took a 2 MiB page, 10 MiB more at rest for nothing measurable.
 //!
 //! A burst of requests (1,000 clients at once) opens as many upstream connections, each with
-//! a read buffer of tens of KiB. When the burst is over, most of that is freed, but glibc's
-//! allocator keeps freed pages that sit between live allocations (the connections that stay
-//! open), so the process stays at its peak. `malloc_trim` returns those pages to the
-//! system. The benchmark measured it: 1,000 idle connections after such a burst take 71 MiB,
-//! and 42 MiB after one trim. nginx frees its buffers per request and shows no such peak.
+//! a read buffer of tens of KiB. When the burst is over, most of that is freed, but the
+//! allocator (mimalloc) returns a thread's freed pages to the system only
+//! when that thread allocates again: a worker that goes idle after a burst would sit at its
+//! peak. So each worker collects its own heap every [`COLLECT_EVERY`]. The benchmark
+//! measured it (bench/RESULTS.md); nginx frees its buffers per request and shows no peak.
 
 use std::time::Duration;
 
-/// How often free memory is handed back. Each trim walks the allocator's free lists (well
-/// under a millisecond here) on a blocking-pool thread, never on a worker.
-const TRIM_EVERY: Duration = Duration::from_secs(2);
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Trims every [`TRIM_EVERY`] until dropped (runs on the runtime it is spawned on).
-pub(super) async fn trim_periodically() {
-    let mut ticks = tokio::time::interval(TRIM_EVERY);
+/// How often a worker hands its free pages back. A collection walks only that thread's
+/// heap, on the thread itself (mimalloc heaps are per thread).
+const COLLECT_EVERY: Duration = Duration::from_secs(2);
+
+/// Collects this thread's heap every [`COLLECT_EVERY`] until dropped; spawn it on each
+/// worker's own (single-threaded) runtime.
+pub(super) async fn collect_periodically() {
+    let mut ticks = tokio::time::interval(COLLECT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let _ = tokio::task::spawn_blocking(trim).await;
+        collect();
     }
 }
 
-/// Returns the allocator's free pages to the system (glibc only; elsewhere a no-op).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn trim() {
-    // SAFETY: malloc_trim takes no pointers and only rearranges glibc's own free memory; it
-    // is thread-safe (it locks each arena in turn).
-    unsafe {
-        libc::malloc_trim(0);
-    }
+fn collect() {
+    // SAFETY: mi_collect takes no pointers; it only frees and purges the calling thread's
+    // own empty pages. Without mimalloc as the global allocator it finds nothing to do.
+    unsafe { libmimalloc_sys::mi_collect(false) }
 }
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() {}

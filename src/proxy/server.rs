@@ -99,7 +99,10 @@ impl Server {
             let settings = settings.clone();
             let forwarder = forwarders[index].clone();
             async move {
+                // On this worker's thread: its heap is its own.
+                let collector = tokio::spawn(memory::collect_periodically());
                 serve_worker(accepted, settings, forwarder.clone()).await;
+                collector.abort();
                 // Every worker's runtime keeps running until all have drained: a store
                 // connection one worker opened may be serving another's last requests.
                 drained.arrive_and_wait().await;
@@ -110,8 +113,6 @@ impl Server {
             queues,
             next: AtomicUsize::new(0),
         });
-        // Beside the acceptors, on this runtime: freed memory goes back after bursts.
-        let trimmer = tokio::spawn(memory::trim_periodically());
         let acceptors: Vec<_> = listeners
             .into_iter()
             .filter_map(|l| match TcpListener::from_std(l) {
@@ -129,7 +130,6 @@ impl Server {
             let _ = acceptor.await;
         }
         drop(dealer);
-        trimmer.abort();
         info!("shutting down: finishing in-flight requests");
         workers.join().await;
         info!("stopped");
