@@ -84,6 +84,11 @@ impl InsertState {
         let nonce = self.nonce.lock().unwrap_or_else(PoisonError::into_inner);
         self.snippet.html(nonce.as_deref())
     }
+
+    fn write_html(&self, out: &mut Vec<u8>) {
+        let nonce = self.nonce.lock().unwrap_or_else(PoisonError::into_inner);
+        self.snippet.write_html(nonce.as_deref(), out);
+    }
 }
 
 /// Rewriter output, collected for the body to send (the sink is owned by the rewriter).
@@ -216,17 +221,16 @@ impl PageRewriter {
         at: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), RewriteError> {
-        // Rendered before parsing: a head whose `<meta>` CSP supplies a nonce gives a
-        // different script, so it never matches the splice and is never remembered.
-        let snippet = self.state.html();
         if let Some(at) = self.memo.insertion_point(head) {
-            out.reserve(head.len() + snippet.len());
             out.extend_from_slice(&head[..at]);
-            out.extend_from_slice(snippet.as_bytes());
+            self.state.write_html(out);
             out.extend_from_slice(&head[at..]);
             self.state.done.store(true, Ordering::Relaxed);
             return Ok(());
         }
+        // Rendered before parsing: a head whose `<meta>` CSP supplies a nonce gives a
+        // different script, so it never matches the splice and is never remembered.
+        let snippet = self.state.html();
         let start = out.len();
         self.write_parsed(head, out)?;
         if self.is_done() && !self.bailed_out {

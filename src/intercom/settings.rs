@@ -3,8 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -12,10 +13,14 @@ use sha2::Sha256;
 use crate::config::{IdentityMode, IntercomConfig, Secret};
 use crate::identity::User;
 
-/// Signing failed (in practice never with HS256; kept so a failure cannot panic).
+/// Signing failed (in practice never: the claims are plain JSON; kept so a failure cannot
+/// panic).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot sign the Messenger JWT: {0}")]
-pub struct SignError(#[from] jsonwebtoken::errors::Error);
+pub struct SignError(#[from] serde_json::Error);
+
+/// The JOSE header of every Messenger JWT, as jsonwebtoken writes it for HS256.
+const JWT_HEADER: &str = r#"{"typ":"JWT","alg":"HS256"}"#;
 
 /// Builds Messenger settings; the key is prepared once at start.
 pub struct Messenger {
@@ -23,9 +28,11 @@ pub struct Messenger {
     api_base: &'static str,
     mode: IdentityMode,
     ttl_secs: u64,
-    key: EncodingKey,
-    header: Header,
-    secret: Secret,
+    /// HMAC-SHA256 already keyed with the Messenger secret: each signature starts from a
+    /// copy of this state instead of hashing the key again.
+    keyed_mac: Hmac<Sha256>,
+    /// `base64url(JWT_HEADER) + "."`, the same for every token.
+    header_part: String,
 }
 
 impl Messenger {
@@ -36,9 +43,8 @@ impl Messenger {
             api_base: config.region.api_base(),
             mode: config.mode,
             ttl_secs: config.token_ttl.as_secs(),
-            key: EncodingKey::from_secret(config.secret.expose()),
-            header: Header::new(Algorithm::HS256),
-            secret: config.secret.clone(),
+            keyed_mac: keyed_mac(&config.secret),
+            header_part: format!("{}.", URL_SAFE_NO_PAD.encode(JWT_HEADER)),
         }
     }
 
@@ -80,7 +86,8 @@ impl Messenger {
         Ok(settings)
     }
 
-    /// The Messenger JWT: `user_id`, `email`, `name`, custom and route attributes, `iat`, `exp`.
+    /// The Messenger JWT (HS256, RFC 7519): `user_id`, `email`, `name`, custom and route
+    /// attributes, `iat`, `exp`.
     pub fn sign(
         &self,
         user: &User,
@@ -93,14 +100,20 @@ impl Messenger {
             iat: now,
             exp: now + self.ttl_secs,
         };
-        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+        let payload = serde_json::to_vec(&claims)?;
+        let mut token = String::with_capacity(self.header_part.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(&self.header_part);
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let mut mac = self.keyed_mac.clone();
+        mac.update(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut token);
+        Ok(token)
     }
 
     /// Legacy identity verification: lowercase hex HMAC-SHA256(secret, user_id).
     pub fn user_hash(&self, user_id: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.secret.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = self.keyed_mac.clone();
         mac.update(user_id.as_bytes());
         mac.finalize()
             .into_bytes()
@@ -108,6 +121,12 @@ impl Messenger {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+}
+
+fn keyed_mac(secret: &Secret) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 fn now_secs() -> u64 {
@@ -173,6 +192,70 @@ mod tests {
             Value::Object(map) => map,
             _ => unreachable!("an object literal"),
         }
+    }
+
+    fn messenger(secret: &str) -> Messenger {
+        Messenger::new(&IntercomConfig {
+            app_id: "abc123de".into(),
+            secret: Secret::new(secret),
+            region: crate::config::Region::Us,
+            token_ttl: std::time::Duration::from_secs(900),
+            mode: IdentityMode::Jwt,
+            anonymous: crate::config::AnonymousPolicy::Skip,
+            widget_url: "https://widget.intercom.io/widget/abc123de".into(),
+            cookie_domain: None,
+            token_path: None,
+            token_refresh: false,
+            spa_updates: false,
+        })
+    }
+
+    #[test]
+    fn tokens_verify_with_jsonwebtoken_and_only_under_the_secret() {
+        let user = User {
+            id: "u-1".into(),
+            email: Some("a@x.io".into()),
+            name: None,
+            attributes: Map::new(),
+        };
+        let now = now_secs();
+        let token = messenger("s3cret").sign(&user, &Map::new(), now).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        let verified = jsonwebtoken::decode::<Map<String, Value>>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(b"s3cret"),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(verified.claims),
+            json!({"user_id": "u-1", "email": "a@x.io", "iat": now, "exp": now + 900})
+        );
+        assert!(
+            jsonwebtoken::decode::<Map<String, Value>>(
+                &token,
+                &jsonwebtoken::DecodingKey::from_secret(b"other"),
+                &validation,
+            )
+            .is_err()
+        );
+        // Each signature starts from a fresh copy of the keyed state.
+        assert_eq!(
+            messenger("s3cret").sign(&user, &Map::new(), now).unwrap(),
+            token
+        );
+    }
+
+    #[test]
+    fn user_hash_is_the_hex_hmac_of_the_user_id() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            messenger("Jefe").user_hash("what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

@@ -136,14 +136,26 @@ h[m]=function(){var r=o.apply(this,arguments);u();return r;};});window.addEventL
 
     /// The `<script>` element, with `nonce` when the page's CSP uses one.
     pub fn html(&self, nonce: Option<&str>) -> String {
+        let mut html = Vec::new();
+        self.write_html(nonce, &mut html);
+        // Built from `&str`s only.
+        String::from_utf8(html)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Appends [`Snippet::html`] to `out`, without building it on its own first.
+    pub fn write_html(&self, nonce: Option<&str>, out: &mut Vec<u8>) {
+        out.reserve(self.script.len() + 64);
         match nonce {
-            Some(nonce) => format!(
-                "<script nonce=\"{}\">{}</script>",
-                escape_attribute(nonce),
-                self.script
-            ),
-            None => format!("<script>{}</script>", self.script),
+            Some(nonce) => {
+                out.extend_from_slice(b"<script nonce=\"");
+                out.extend_from_slice(escape_attribute(nonce).as_bytes());
+                out.extend_from_slice(b"\">");
+            }
+            None => out.extend_from_slice(b"<script>"),
         }
+        out.extend_from_slice(self.script.as_bytes());
+        out.extend_from_slice(b"</script>");
     }
 }
 
