@@ -288,10 +288,15 @@ impl PageRewriter {
 }
 
 /// Whether `html` contains `http-equiv` in any case (a `<meta http-equiv>` may be there).
+/// Found from its `-`, which is rare in a head, instead of trying every offset.
 fn mentions_http_equiv(html: &[u8]) -> bool {
-    const NAME: &[u8] = b"http-equiv";
-    html.windows(NAME.len())
-        .any(|w| w.eq_ignore_ascii_case(NAME))
+    memchr::memchr_iter(b'-', html).any(|dash| {
+        dash >= 4
+            && html[dash - 4..dash].eq_ignore_ascii_case(b"http")
+            && html
+                .get(dash + 1..dash + 6)
+                .is_some_and(|after| after.eq_ignore_ascii_case(b"equiv"))
+    })
 }
 
 /// The lol_html rewriter for one page: inserts at the first of `</head>`, `<body>`, the
@@ -365,6 +370,14 @@ fn build_parser(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_equiv_is_spotted_in_any_case_and_anywhere() {
+        assert!(mentions_http_equiv(b"<meta HTTP-Equiv=refresh>"));
+        assert!(mentions_http_equiv(b"http-equiv"));
+        assert!(!mentions_http_equiv(b"<link rel=x-y> -equiv http- http-equi"));
+        assert!(!mentions_http_equiv(b""));
+    }
     use crate::config::Region;
 
     fn plan() -> PagePlan {

@@ -187,19 +187,26 @@ impl serde_json::ser::Formatter for ScriptSafe {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        let bytes = fragment.as_bytes();
         let mut clean = 0;
-        for (at, c) in fragment.char_indices() {
-            if c.is_ascii() && !matches!(c, '<' | '>' | '&') {
-                continue;
-            }
-            writer.write_all(&fragment.as_bytes()[clean..at])?;
+        // Byte by byte: a JWT or an id is all plain ASCII, and a non-ASCII byte found this
+        // way always starts a character (everything before it was ASCII or skipped whole).
+        while let Some(found) = bytes[clean..]
+            .iter()
+            .position(|&b| !b.is_ascii() || matches!(b, b'<' | b'>' | b'&'))
+        {
+            let at = clean + found;
+            writer.write_all(&bytes[clean..at])?;
+            let Some(c) = fragment.get(at..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
                 write!(writer, "\\u{unit:04x}")?;
             }
             clean = at + c.len_utf8();
         }
-        writer.write_all(&fragment.as_bytes()[clean..])
+        writer.write_all(&bytes[clean..])
     }
 }
 
@@ -243,6 +250,15 @@ mod tests {
         assert!(!out.contains('\u{2028}') && !out.contains('\u{2029}'));
         let back: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, v, "the escapes must decode to the same JSON");
+    }
+
+    #[test]
+    fn non_ascii_becomes_utf16_escapes_between_plain_runs() {
+        let v = json!({"n": "é<a>😀z&"});
+        assert_eq!(
+            escape_json_for_script(&v),
+            r#"{"n":"\u00e9\u003ca\u003e\ud83d\ude00z\u0026"}"#
+        );
     }
 
     #[test]
