@@ -375,7 +375,9 @@ mod tests {
     fn http_equiv_is_spotted_in_any_case_and_anywhere() {
         assert!(mentions_http_equiv(b"<meta HTTP-Equiv=refresh>"));
         assert!(mentions_http_equiv(b"http-equiv"));
-        assert!(!mentions_http_equiv(b"<link rel=x-y> -equiv http- http-equi"));
+        assert!(!mentions_http_equiv(
+            b"<link rel=x-y> -equiv http- http-equi"
+        ));
         assert!(!mentions_http_equiv(b""));
     }
     use crate::config::Region;

@@ -210,16 +210,21 @@ mod tests {
         })
     }
 
-    #[test]
-    fn tokens_verify_with_jsonwebtoken_and_only_under_the_secret() {
-        let user = User {
+    fn user(attributes: Map<String, Value>) -> User {
+        User {
             id: "u-1".into(),
             email: Some("a@x.io".into()),
             name: None,
-            attributes: Map::new(),
-        };
+            attributes,
+        }
+    }
+
+    #[test]
+    fn tokens_verify_with_jsonwebtoken_and_only_under_the_secret() {
+        let user = user(Map::new());
         let now = now_secs();
-        let token = messenger("s3cret").sign(&user, &Map::new(), now).unwrap();
+        let messenger = messenger("s3cret");
+        let token = messenger.sign(&user, &Map::new(), now).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
@@ -243,10 +248,7 @@ mod tests {
             .is_err()
         );
         // Each signature starts from a fresh copy of the keyed state.
-        assert_eq!(
-            messenger("s3cret").sign(&user, &Map::new(), now).unwrap(),
-            token
-        );
+        assert_eq!(messenger.sign(&user, &Map::new(), now).unwrap(), token);
     }
 
     #[test]
@@ -260,12 +262,9 @@ mod tests {
 
     #[test]
     fn claims_carry_each_key_once_with_the_user_over_the_route_and_identity_over_all() {
-        let user = User {
-            id: "u-1".into(),
-            email: Some("a@x.io".into()),
-            name: None,
-            attributes: object(json!({"plan": "pro", "section": "mine", "user_id": "forged"})),
-        };
+        let user = user(object(
+            json!({"plan": "pro", "section": "mine", "user_id": "forged"}),
+        ));
         let route =
             object(json!({"section": "billing", "seats": 5, "email": "r@x.io", "name": "R"}));
         let claims = Claims {
