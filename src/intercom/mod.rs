@@ -4,5 +4,6 @@
 mod settings;
 mod snippet;
 
+pub(crate) use settings::keyed_hmac;
 pub use settings::{Messenger, SignError};
 pub use snippet::{Boot, Loader, Refresh, Snippet, escape_json_for_script};

@@ -10,7 +10,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::config::{IdentityMode, IntercomConfig, Secret};
+use crate::config::{IdentityMode, IntercomConfig};
 use crate::identity::User;
 
 /// Signing failed (in practice never: the claims are plain JSON; kept so a failure cannot
@@ -43,7 +43,7 @@ impl Messenger {
             api_base: config.region.api_base(),
             mode: config.mode,
             ttl_secs: config.token_ttl.as_secs(),
-            keyed_mac: keyed_mac(&config.secret),
+            keyed_mac: keyed_hmac(config.secret.expose()),
             header_part: format!("{}.", URL_SAFE_NO_PAD.encode(JWT_HEADER)),
         }
     }
@@ -123,9 +123,10 @@ impl Messenger {
     }
 }
 
-fn keyed_mac(secret: &Secret) -> Hmac<Sha256> {
+/// HMAC-SHA256 keyed with `key`, ready to clone for each message.
+pub(crate) fn keyed_hmac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
-    <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose())
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
@@ -185,6 +186,7 @@ impl Serialize for Claims<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {

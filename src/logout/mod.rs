@@ -9,12 +9,13 @@
 //!   the Messenger down before booting.
 
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
 use sha2::Sha256;
 
 use crate::config::{LogoutConfig, Secret};
+use crate::intercom::keyed_hmac;
 
 /// The one-shot "run the shutdown on the next page" marker.
 pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
@@ -47,8 +48,7 @@ impl Logout {
         cookie_domain: Option<&str>,
         messenger_secret: &Secret,
     ) -> Self {
-        let mut derive = <Hmac<Sha256> as KeyInit>::new_from_slice(messenger_secret.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut derive = keyed_hmac(messenger_secret.expose());
         derive.update(b"intercom-secure-proxy booted-for marker v1");
         let marker_secret = derive.finalize().into_bytes();
         Logout {
@@ -57,8 +57,7 @@ impl Logout {
             session_cookie: session_cookie.to_string(),
             intercom_session_cookie: format!("intercom-session-{app_id}"),
             cookie_domain: cookie_domain.map(str::to_string),
-            marker_key: <Hmac<Sha256> as KeyInit>::new_from_slice(&marker_secret)
-                .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
+            marker_key: keyed_hmac(&marker_secret),
         }
     }
 
