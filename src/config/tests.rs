@@ -251,12 +251,17 @@ fn secrets_need_exactly_one_source() {
     );
 }
 
+/// `name` holding `contents` in a fresh directory, removed when the guard drops.
+fn file_holding(name: &str, contents: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, contents).unwrap();
+    (dir, file)
+}
+
 #[test]
 fn secret_files_are_read_and_trimmed() {
-    let dir = std::env::temp_dir().join(format!("isp-secret-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("secret");
-    std::fs::write(&file, "from-file\n").unwrap();
+    let (_dir, file) = file_holding("secret", "from-file\n");
     let text = BASE.replace(
         "secret_env = \"MSG\"",
         &format!("secret_file = \"{}\"", file.display()),
@@ -272,7 +277,6 @@ fn secret_files_are_read_and_trimmed() {
             file.display()
         )]
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -319,10 +323,7 @@ fn urls_durations_and_listeners_that_would_fail_at_run_time_are_refused() {
 
 #[test]
 fn an_unusable_key_file_is_named_as_the_key_file() {
-    let dir = std::env::temp_dir().join(format!("isp-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("key.pem");
-    std::fs::write(&file, "not a PEM key").unwrap();
+    let (_dir, file) = file_holding("key.pem", "not a PEM key");
     let text = BASE.replace(
         "key_env = \"KEY\"",
         &format!(
@@ -336,7 +337,6 @@ fn an_unusable_key_file_is_named_as_the_key_file() {
         p[0].starts_with("session.jwt.key_file: not a usable key"),
         "{p:?}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
