@@ -21,7 +21,7 @@ const CHUNK: usize = 16 * 1024;
 
 fn page(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/pages")
+        .join("bench/pages")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -172,9 +172,9 @@ proptest! {
 #[test]
 fn the_34k_page_split_at_every_offset_around_head_end() {
     let page = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pages/page-34k.html"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/pages/page-34k.html"),
     )
-    .expect("../shared/pages/page-34k.html");
+    .expect("bench/pages/page-34k.html");
     let head_end = page.windows(7).position(|w| w == b"</head>").unwrap();
     // Every 2-way split in a window around the insertion point (and a few far away).
     for cut in

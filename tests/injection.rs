@@ -443,7 +443,7 @@ fn decode(coding: &str, data: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn compressed_pages_are_decoded_rewritten_and_reencoded() {
-    let page = shared_page("page-34k.html");
+    let page = bench_page("page-34k.html");
     let encoded: Arc<Vec<(&str, Bytes)>> = Arc::new(vec![
         ("gzip", Bytes::from(gzip(page.as_bytes()))),
         ("deflate", Bytes::from(deflate(page.as_bytes()))),
@@ -512,7 +512,7 @@ async fn compressed_pages_are_decoded_rewritten_and_reencoded() {
 
 #[tokio::test]
 async fn a_truncated_gzip_page_ends_in_an_error_not_a_panic_or_a_fixed_up_page() {
-    let page = shared_page("page-34k.html");
+    let page = bench_page("page-34k.html");
     let mut truncated = gzip(page.as_bytes());
     truncated.truncate(truncated.len() / 2);
     let truncated = Bytes::from(truncated);
@@ -550,7 +550,7 @@ async fn a_truncated_gzip_page_ends_in_an_error_not_a_panic_or_a_fixed_up_page()
 
 #[tokio::test]
 async fn large_page_is_intact_around_the_snippet() {
-    let page = shared_page("page-1.7m.html");
+    let page = bench_page("page-1.7m.html");
     let served = Bytes::from(page.clone());
     let app = upstream(move |_req| {
         let served = served.clone();

@@ -315,13 +315,12 @@ pub fn verify_messenger_jwt(token: &str) -> serde_json::Value {
     .claims
 }
 
-/// A shared benchmark/test page from `../shared/pages`.
-pub fn shared_page(name: &str) -> String {
+/// One of the benchmark pages committed under `bench/pages` (the 34 KB and 1.7 MB pages).
+pub fn bench_page(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/pages")
+        .join("bench/pages")
         .join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A config whose `[session]` (and its subsections) is `session`.
