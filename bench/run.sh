@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark, one machine, one run:
-#   upstream      nginx serving ../shared/pages (static, sendfile)
+#   upstream      nginx serving bench/pages (static, sendfile)
 #   nginx-plain   nginx as a plain reverse proxy to it (the speed limit for any proxy)
 #   nginx-njs     nginx + njs + sub_filter doing our job: verify the session JWT cookie,
 #                 sign an HS256 Messenger JWT, insert the snippet before </body>
@@ -16,36 +16,8 @@
 # Needs nginx (with sub_filter), libnginx-mod-http-js and wrk from Debian's packages: the
 # script installs them when absent (as root). Loopback only; every run is bounded.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-OUT="$ROOT/bench/out"
-PAGES="$(cd "$ROOT/../shared/pages" && pwd)"
-DURATION="${DURATION:-10}"
-THREADS="${THREADS:-2}"
-P_UP=18080 P_PLAIN=18081 P_NJS=18082 P_OURS=18083
-SESSION_SECRET="bench-app-session-secret"
-MESSENGER_SECRET="bench-messenger-secret"
-
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need wrk || [ ! -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light libnginx-mod-http-js wrk
-fi
-
-mkdir -p "$OUT"
-# 1,000 client connections plus the pooled upstream ones need more than 1,024 descriptors.
-ulimit -n 65536 2>/dev/null || ulimit -n 4096
-cargo build --release --quiet
-BIN="$ROOT/target/release/intercom-secure-proxy"
-
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for conf in upstream plain njs; do
-        [ -f "$OUT/$conf.pid" ] && kill "$(cat "$OUT/$conf.pid")" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+build_release
 
 # --- the njs peer's script (secrets here are the benchmark's own) ----------------------------
 cat >"$OUT/isp.js" <<EOF
@@ -78,75 +50,14 @@ function snippet(r) {
 export default {snippet};
 EOF
 
-nginx_conf() { # name port body
-    cat >"$OUT/$1.conf" <<EOF
-$( [ "$1" = njs ] && echo "load_module /usr/lib/nginx/modules/ngx_http_js_module.so;" )
-worker_processes auto;
-pid $OUT/$1.pid;
-error_log $OUT/$1.error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    types { text/html html; }
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
-    upstream app { server 127.0.0.1:$P_UP; keepalive 64; }
-    server {
-        listen 127.0.0.1:$2;
-        $3
-    }
-}
-EOF
-    nginx -c "$OUT/$1.conf"
-}
-
 nginx_conf upstream $P_UP "root $PAGES;"
 nginx_conf plain $P_PLAIN "location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
 nginx_conf njs $P_NJS "js_import isp from $OUT/isp.js; js_set \$intercom_snippet isp.snippet;
         location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";
             proxy_set_header Accept-Encoding \"\"; sub_filter '</body>' '\${intercom_snippet}</body>'; sub_filter_once on; }"
 
-cat >"$OUT/ours.toml" <<EOF
-[server]
-listen = "127.0.0.1:$P_OURS"
-[upstream]
-url = "http://127.0.0.1:$P_UP"
-[intercom]
-app_id = "abc123de"
-secret_env = "BENCH_MESSENGER_SECRET"
-[session]
-cookie = "session"
-resolver = "jwt"
-[session.fields]
-user_id = "/sub"
-email = "/email"
-[session.jwt]
-algorithms = ["HS256"]
-key_env = "BENCH_SESSION_SECRET"
-EOF
-# In its own session, as the nginx daemons are: with the kernel's autogroup scheduling (on
-# by default) a process started from this script would otherwise share one CPU group with
-# wrk, while each nginx gets a group of its own.
-BENCH_MESSENGER_SECRET=$MESSENGER_SECRET BENCH_SESSION_SECRET=$SESSION_SECRET RUST_LOG=warn \
-    setsid "$BIN" --config "$OUT/ours.toml" 2>"$OUT/ours.log" &
-OURS_PID=$!
-PIDS+=("$OURS_PID")
-
-for port in $P_UP $P_PLAIN $P_NJS $P_OURS; do
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-done
-
-TOKEN=$(python3 - "$SESSION_SECRET" <<'EOF'
-import base64, hashlib, hmac, json, sys, time
-b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
-h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-p = b(json.dumps({"sub": "u-bench", "email": "bench@example.com", "exp": int(time.time()) + 86400}).encode())
-s = b(hmac.new(sys.argv[1].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest())
-print(f"{h}.{p}.{s}")
-EOF
-)
+start_ours "$BIN"
+wait_ports $P_UP $P_PLAIN $P_NJS
 
 # --- a benchmark of a broken peer is worthless: check each injecting peer first -------------
 check_peer() { # name port
@@ -174,9 +85,6 @@ check_peer ours $P_OURS
 
 # --- throughput and latency --------------------------------------------------------------
 declare -A RPS P50 P99
-to_ms() { # wrk latency like 1.23ms / 850.00us / 1.02s
-    python3 -c "import sys;v=sys.argv[1];print(f'{float(v[:-2])/1000:.3f}' if v.endswith('us') else f'{float(v[:-2]):.3f}' if v.endswith('ms') else f'{float(v[:-1])*1000:.3f}')" "$1"
-}
 run_wrk() { # peer port page conns
     local out
     out=$(wrk -t"$THREADS" -c"$4" -d"${DURATION}s" --latency -H "Cookie: session=$TOKEN" -H "Accept: text/html" \
@@ -222,7 +130,7 @@ with open(sys.argv[1], "w") as f:
         f.write(row * 1000)
     f.write("</table></body></html>\n")
 EOF
-# Served by the upstream from its root: copy into a private root instead of touching shared/.
+# Served by the upstream from its root: copy into a private root beside the 100 MB page.
 mkdir -p "$OUT/root" && cp "$PAGES"/*.html "$OUT/root/" && mv "$OUT/page-100m.html" "$OUT/root/"
 kill "$(cat "$OUT/upstream.pid")"; sleep 0.2
 nginx_conf upstream $P_UP "root $OUT/root;"
