@@ -54,8 +54,63 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
     }
+    log_plan(config, &injector.describe_store());
     // In the background: a slow or dead store must not delay serving.
     tokio::spawn(async move { injector.log_reachability().await });
     server.serve(shutdown).await;
     Ok(())
+}
+
+/// One line at start saying what the proxy will do with pages, so a config that means
+/// something else than intended shows before the first request does.
+fn log_plan(config: &Config, store: &str) {
+    use config::{AnonymousPolicy, CookieFormat, IdentityMode, ResolverConfig};
+    let session = &config.session;
+    let intercom = &config.intercom;
+    let resolver = match &session.resolver {
+        ResolverConfig::Jwt(jwt) => {
+            format!("jwt ({:?}, key from {})", jwt.algorithms, jwt.key_origin)
+        }
+        ResolverConfig::Http(_) => format!("http ({store})"),
+        ResolverConfig::Redis(redis) => format!(
+            "redis ({store}, key \"{}\", {})",
+            redis.key,
+            match (redis.cookie_format, &redis.cookie_secret) {
+                (CookieFormat::Raw, _) => "raw cookie".to_string(),
+                (CookieFormat::Express, None) => "express cookie, signature not checked".into(),
+                (CookieFormat::Express, Some(secret)) => {
+                    format!("express cookie signed with {}", secret.origin())
+                }
+            }
+        ),
+        ResolverConfig::Sql(_) => format!("sql ({store})"),
+    };
+    let mode = match intercom.mode {
+        IdentityMode::Jwt => format!(
+            "JWTs valid {}",
+            humantime::format_duration(intercom.token_ttl)
+        ),
+        IdentityMode::UserHash => "user_hash".to_string(),
+    };
+    let visitors = match intercom.anonymous {
+        AnonymousPolicy::Skip => "untouched (anonymous = \"skip\")",
+        AnonymousPolicy::Boot => "Messenger without identity (anonymous = \"boot\")",
+    };
+    let mut logouts = config.logout.paths.join(", ");
+    if config.logout.detect_cookie_clear {
+        logouts.push_str(", and responses clearing the session cookie");
+    }
+    tracing::info!(
+        session_cookie = %session.cookie,
+        %resolver,
+        user_id = %session.fields.user_id,
+        visitors,
+        routes = %config.routes.describe(),
+        %logouts,
+        "pages from {} get the Messenger (app {}, region {}, {mode}) for the users their \
+         session cookie names",
+        config.upstream.url,
+        intercom.app_id,
+        intercom.region.name(),
+    );
 }

@@ -7,9 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::Engine;
 use common::*;
-use hmac::{Hmac, KeyInit, Mac};
 use http::{Response, StatusCode};
 use redis::AsyncCommands;
 use serde_json::json;
@@ -111,16 +109,6 @@ async fn redis_json_and_hash_sessions_resolve_and_unknown_ones_do_not() {
         ])
         .await
         .unwrap();
-}
-
-/// An express-session cookie: `s:<sid>.<base64 HMAC-SHA256(secret, sid)>`, URL-encoded.
-fn express_cookie(sid: &str, secret: &str) -> String {
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(sid.as_bytes());
-    let signature =
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
-    let raw = format!("s:{sid}.{signature}");
-    percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 #[tokio::test]

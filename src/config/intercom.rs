@@ -48,7 +48,7 @@ pub struct IntercomConfig {
     pub spa_updates: bool,
 }
 
-/// Intercom hosting region (intercom.md §4).
+/// Intercom hosting region (docs/intercom.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
     /// United States.
@@ -60,6 +60,15 @@ pub enum Region {
 }
 
 impl Region {
+    /// The name `intercom.region` takes: `us`, `eu` or `au`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::Us => "us",
+            Region::Eu => "eu",
+            Region::Au => "au",
+        }
+    }
+
     /// The Messenger `api_base` for this region.
     pub fn api_base(self) -> &'static str {
         match self {

@@ -22,6 +22,8 @@ pub struct Route {
 pub struct Routes {
     globs: GlobSet,
     routes: Vec<Route>,
+    /// Each route's glob as written, for the start-up summary.
+    patterns: Vec<String>,
     default: Route,
 }
 
@@ -30,6 +32,7 @@ impl Default for Routes {
         Routes {
             globs: GlobSet::empty(),
             routes: Vec::new(),
+            patterns: Vec::new(),
             default: Route {
                 inject: true,
                 attributes: Map::new(),
@@ -47,6 +50,31 @@ impl Routes {
             .first()
             .and_then(|&i| self.routes.get(i))
             .unwrap_or(&self.default)
+    }
+
+    /// One line for the start-up summary: `/admin/** off, /billing/** on (+section), others
+    /// on`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .patterns
+            .iter()
+            .zip(&self.routes)
+            .map(|(pattern, route)| {
+                let state = if route.inject { "on" } else { "off" };
+                if route.attributes.is_empty() {
+                    format!("{pattern} {state}")
+                } else {
+                    let keys: Vec<&str> = route.attributes.keys().map(String::as_str).collect();
+                    format!("{pattern} {state} (+{})", keys.join(", +"))
+                }
+            })
+            .collect();
+        parts.push(if parts.is_empty() {
+            "every path on".to_string()
+        } else {
+            "others on".to_string()
+        });
+        parts.join(", ")
     }
 }
 
@@ -87,12 +115,13 @@ pub(super) fn read_logout(section: Option<Section<'_>>) -> Option<LogoutConfig> 
 pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Option<Routes> {
     let mut builder = GlobSetBuilder::new();
     let mut routes = Vec::new();
+    let mut patterns = Vec::new();
     let mut ok = true;
     for mut s in sections {
         let path = s.required_string("path", "\"/admin/**\"");
         let inject = s.bool("inject").unwrap_or(true);
         let attributes = read_attributes(&mut s);
-        let glob = path.and_then(|p| {
+        let glob = path.as_ref().and_then(|p| {
             if !p.starts_with('/') {
                 s.issue(
                     "path",
@@ -101,7 +130,7 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
                 return None;
             }
             // literal_separator: `*` stays within one path segment, `**` crosses them.
-            match GlobBuilder::new(&p).literal_separator(true).build() {
+            match GlobBuilder::new(p).literal_separator(true).build() {
                 Ok(g) => Some(g),
                 Err(e) => {
                     s.issue("path", format!("invalid glob {p:?}: {}", e.kind()));
@@ -110,10 +139,11 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
             }
         });
         s.finish();
-        match (glob, attributes) {
-            (Some(glob), Some(attributes)) => {
+        match (glob, attributes, path) {
+            (Some(glob), Some(attributes), Some(path)) => {
                 builder.add(glob);
                 routes.push(Route { inject, attributes });
+                patterns.push(path);
             }
             _ => ok = false,
         }
@@ -125,6 +155,7 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
         Ok(globs) => Some(Routes {
             globs,
             routes,
+            patterns,
             ..Routes::default()
         }),
         Err(e) => {

@@ -8,17 +8,37 @@ use super::reader::Section;
 
 /// A secret value. Its `Debug` is redacted so it cannot leak through a log line.
 #[derive(Clone)]
-pub struct Secret(Arc<[u8]>);
+pub struct Secret {
+    value: Arc<[u8]>,
+    origin: Arc<str>,
+}
 
 impl Secret {
     /// Wraps raw secret bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret(Arc::from(bytes.into()))
+        Secret {
+            value: Arc::from(bytes.into()),
+            origin: Arc::from("a secret given in code"),
+        }
+    }
+
+    /// Wraps secret bytes read from `origin`, e.g. `session.jwt.key_env (APP_SESSION_SECRET)`.
+    pub fn from_origin(bytes: impl Into<Vec<u8>>, origin: impl Into<Arc<str>>) -> Self {
+        Secret {
+            value: Arc::from(bytes.into()),
+            origin: origin.into(),
+        }
     }
 
     /// The secret bytes, for the code that signs or verifies with them.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        &self.value
+    }
+
+    /// The key (and variable or file) the secret was read from: what a warning names when
+    /// the secret seems wrong. Never the value.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 }
 
@@ -122,7 +142,8 @@ fn non_empty(section: &Section<'_>, key: &str, origin: &str, value: String) -> O
         section.issue(key, format!("{origin} is empty"));
         None
     } else {
-        Some(Secret::new(trimmed.as_bytes()))
+        let origin = format!("{} ({origin})", section.key(key));
+        Some(Secret::from_origin(trimmed.as_bytes(), origin))
     }
 }
 
@@ -135,5 +156,6 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "Secret(redacted)");
         assert_eq!(s.expose(), b"hunter2");
+        assert!(!s.origin().contains("hunter2"));
     }
 }

@@ -67,6 +67,8 @@ pub struct JwtResolverConfig {
     pub algorithms: Vec<Algorithm>,
     /// The verification key, parsed once.
     pub key: DecodingKey,
+    /// Where the key was read from (`session.jwt.key_env (VAR)`), for warnings.
+    pub key_origin: String,
 }
 
 /// `[session.http]`.
@@ -325,6 +327,7 @@ fn read_jwt(
     Some(Some(JwtResolverConfig {
         algorithms,
         key: key?,
+        key_origin: secret.map(|s| s.origin().to_string())?,
     }))
 }
 

@@ -118,6 +118,11 @@ inject = false
         !c.routes.matching("/billing/invoices/7").inject,
         "`*` must not cross '/'"
     );
+    assert_eq!(
+        c.routes.describe(),
+        "/admin/** off, /billing/* on (+seats, +section), /billing/** off, others on"
+    );
+    assert_eq!(Routes::default().describe(), "every path on");
 }
 
 #[test]

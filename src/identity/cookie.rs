@@ -28,6 +28,20 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
     found.filter(|v| !v.is_empty())
 }
 
+/// The names of the cookies a request carries, comma-separated, for a debug line (never
+/// their values).
+pub fn cookie_names(headers: &HeaderMap) -> String {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+        .filter(|name| !name.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +80,12 @@ mod tests {
         assert_eq!(session_cookie(&h, "session"), Some("abc.def"));
         assert_eq!(session_cookie(&h, "a"), Some("1"));
         assert_eq!(session_cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn names_are_listed_without_values() {
+        let h = headers(&["a=1; session=secret-value", "b=2"]);
+        assert_eq!(cookie_names(&h), "a, session, b");
     }
 
     #[test]

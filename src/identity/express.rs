@@ -5,32 +5,52 @@ use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+/// Why an express-session cookie gave no session id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExpressCookieError {
+    /// Not `s:<sid>.<signature>` (nor a bare id), or not URL-decodable text.
+    #[error("not an express-session cookie")]
+    Malformed,
+    /// A bare id where a signed cookie is required (a secret is configured).
+    #[error("unsigned cookie")]
+    Unsigned,
+    /// The signature does not verify with the secret.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
 /// The session id in an express-session cookie. With `secret`, the signature must verify
 /// (compared in constant time); a cookie without the `s:` prefix is unsigned and refused
 /// when a secret is set.
-pub fn express_session_id(cookie_value: &str, secret: Option<&[u8]>) -> Option<String> {
+pub fn express_session_id(
+    cookie_value: &str,
+    secret: Option<&[u8]>,
+) -> Result<String, ExpressCookieError> {
+    use ExpressCookieError::*;
     let decoded = percent_encoding::percent_decode_str(cookie_value)
         .decode_utf8()
-        .ok()?;
+        .map_err(|_| Malformed)?;
     let Some(signed) = decoded.strip_prefix("s:") else {
-        return secret
-            .is_none()
-            .then(|| decoded.into_owned())
-            .filter(|s| !s.is_empty());
+        return match secret {
+            Some(_) => Err(Unsigned),
+            None if decoded.is_empty() => Err(Malformed),
+            None => Ok(decoded.into_owned()),
+        };
     };
-    let (sid, signature) = signed.rsplit_once('.')?;
+    let (sid, signature) = signed.rsplit_once('.').ok_or(Malformed)?;
     if sid.is_empty() {
-        return None;
+        return Err(Malformed);
     }
     if let Some(secret) = secret {
         let signature = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(signature.trim_end_matches('='))
-            .ok()?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).ok()?;
+            .map_err(|_| BadSignature)?;
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| BadSignature)?;
         mac.update(sid.as_bytes());
-        mac.verify_slice(&signature).ok()?;
+        mac.verify_slice(&signature).map_err(|_| BadSignature)?;
     }
-    Some(sid.to_string())
+    Ok(sid.to_string())
 }
 
 #[cfg(test)]
@@ -47,21 +67,30 @@ mod tests {
 
     #[test]
     fn verifies_express_signatures() {
+        use ExpressCookieError::*;
         let cookie = sign("abc123", b"keyboard cat");
         assert_eq!(
             express_session_id(&cookie, Some(b"keyboard cat")).as_deref(),
-            Some("abc123")
+            Ok("abc123")
         );
-        assert_eq!(express_session_id(&cookie, None).as_deref(), Some("abc123"));
-        assert_eq!(express_session_id(&cookie, Some(b"other secret")), None);
+        assert_eq!(express_session_id(&cookie, None).as_deref(), Ok("abc123"));
+        assert_eq!(
+            express_session_id(&cookie, Some(b"other secret")),
+            Err(BadSignature)
+        );
         let tampered = cookie.replacen("abc123", "abc124", 1);
-        assert_eq!(express_session_id(&tampered, Some(b"keyboard cat")), None);
+        assert_eq!(
+            express_session_id(&tampered, Some(b"keyboard cat")),
+            Err(BadSignature)
+        );
         assert_eq!(
             express_session_id("abc123", Some(b"keyboard cat")),
-            None,
+            Err(Unsigned),
             "unsigned refused"
         );
-        assert_eq!(express_session_id("s%3A.sig", None), None);
-        assert_eq!(express_session_id("%ZZ", None).as_deref(), Some("%ZZ"));
+        assert_eq!(express_session_id("s%3A.sig", None), Err(Malformed));
+        assert_eq!(express_session_id("s%3Anodot", None), Err(Malformed));
+        assert_eq!(express_session_id("%ZZ", None).as_deref(), Ok("%ZZ"));
+        assert_eq!(express_session_id("%FF", None), Err(Malformed));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,8 +18,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
 use super::{
-    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
-    resolve_document,
+    Check, Diagnosis, Finding, IdentityError, Resolution, ResolveError, ResolveFuture, Session,
+    SessionResolver,
 };
 use crate::config::{FieldMap, HttpResolverConfig};
 
@@ -30,6 +31,7 @@ pub struct HttpResolver {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     url: Uri,
     fields: FieldMap,
+    diagnosis: Arc<Diagnosis>,
 }
 
 impl HttpResolver {
@@ -38,6 +40,7 @@ impl HttpResolver {
         config: &HttpResolverConfig,
         fields: FieldMap,
         timeout: Duration,
+        diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -59,6 +62,7 @@ impl HttpResolver {
                 .build(connector),
             url: config.url.clone(),
             fields,
+            diagnosis,
         })
     }
 
@@ -86,6 +90,14 @@ impl HttpResolver {
             status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
         ) {
+            self.diagnosis.failed(Check::Session, || Finding {
+                key: "session.http.url".into(),
+                message: format!(
+                    "{} answered {status} for every session cookie seen; is it the app's \
+                     \"who is this?\" endpoint, and does it accept the app's session cookie?",
+                    self.url
+                ),
+            });
             return Ok(Resolution::Anonymous);
         }
         if !status.is_success() {
@@ -100,7 +112,8 @@ impl HttpResolver {
             .to_bytes();
         let document: Value = serde_json::from_slice(&body)
             .map_err(|e| ResolveError::Store(format!("introspection answer is not JSON: {e}")))?;
-        Ok(resolve_document(&self.fields, &document))
+        self.diagnosis.passed(Check::Session);
+        Ok(self.diagnosis.user_from(&self.fields, &document))
     }
 }
 

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
 use moka::sync::Cache;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use super::{Resolution, ResolveFuture, Session, SessionResolver, User, resolve_document};
+use super::{Check, Diagnosis, Finding, Resolution, ResolveFuture, Session, SessionResolver, User};
 use crate::config::{FieldMap, JwtResolverConfig};
 
 /// Most verified tokens remembered at once.
@@ -26,6 +27,8 @@ pub struct JwtResolver {
     validation: Validation,
     fields: FieldMap,
     verified: Option<Cache<[u8; 32], Arc<Verified>>>,
+    key_origin: String,
+    diagnosis: Arc<Diagnosis>,
 }
 
 /// A token that verified, and until when it may still be accepted.
@@ -37,7 +40,12 @@ struct Verified {
 
 impl JwtResolver {
     /// A resolver for `[session.jwt]`, mapping claims through `fields`.
-    pub fn new(config: &JwtResolverConfig, fields: FieldMap, cache_ttl: Duration) -> Self {
+    pub fn new(
+        config: &JwtResolverConfig,
+        fields: FieldMap,
+        cache_ttl: Duration,
+        diagnosis: Arc<Diagnosis>,
+    ) -> Self {
         // Config guarantees at least one algorithm; the header's `alg` must be one of them,
         // so `none` and algorithm confusion (HS256 signed with an RSA public key) fail.
         let first = config
@@ -61,6 +69,8 @@ impl JwtResolver {
             validation,
             fields,
             verified,
+            key_origin: config.key_origin.clone(),
+            diagnosis,
         }
     }
 
@@ -101,13 +111,80 @@ impl JwtResolver {
                     .get("exp")
                     .and_then(Value::as_u64)
                     .map(|exp| exp.saturating_add(self.validation.leeway));
-                (resolve_document(&self.fields, &data.claims), accepted_until)
+                self.diagnosis.passed(Check::Format);
+                self.diagnosis.passed(Check::Signature);
+                let resolution = self.diagnosis.user_from(&self.fields, &data.claims);
+                (resolution, accepted_until)
             }
             Err(e) => {
                 // The kind only: never the token itself.
                 debug!(reason = ?e.kind(), "session JWT rejected; anonymous");
+                self.diagnose(e.kind(), token);
                 (Resolution::Anonymous, None)
             }
+        }
+    }
+
+    /// Records why a token was refused, for the misconfiguration warnings. Expired and
+    /// not-yet-valid tokens are the visitor's business, not the config's.
+    fn diagnose(&self, kind: &ErrorKind, token: &str) {
+        let diagnosis = &self.diagnosis;
+        match kind {
+            ErrorKind::InvalidSignature => {
+                diagnosis.passed(Check::Format);
+                diagnosis.failed(Check::Signature, || {
+                    Finding::about_secret(
+                        &self.key_origin,
+                        &format!(
+                            "session JWT signatures do not verify; {} is probably not the key \
+                             the app signs its session tokens with",
+                            self.key_origin
+                        ),
+                    )
+                });
+            }
+            ErrorKind::InvalidAlgorithm => {
+                diagnosis.passed(Check::Format);
+                diagnosis.failed(Check::Signature, || {
+                    // The header's alg is public and names no one.
+                    let alg = jsonwebtoken::decode_header(token)
+                        .map_or_else(|_| "?".to_string(), |h| format!("{:?}", h.alg));
+                    Finding {
+                        key: "session.jwt.algorithms".into(),
+                        message: format!(
+                            "session JWTs are signed with {alg}, which session.jwt.algorithms \
+                             ({:?}) does not accept",
+                            self.validation.algorithms
+                        ),
+                    }
+                });
+            }
+            ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => {
+                diagnosis.passed(Check::Format);
+                diagnosis.passed(Check::Signature);
+            }
+            ErrorKind::MissingRequiredClaim(claim) => {
+                diagnosis.passed(Check::Signature);
+                diagnosis.failed(Check::Format, || Finding {
+                    key: "session.resolver".into(),
+                    message: format!(
+                        "session JWTs carry no \"{claim}\" claim, which the proxy requires \
+                         of a session token (a token without exp never expires)"
+                    ),
+                });
+            }
+            ErrorKind::InvalidToken
+            | ErrorKind::Base64(_)
+            | ErrorKind::Json(_)
+            | ErrorKind::Utf8(_) => {
+                diagnosis.failed(Check::Format, || Finding {
+                    key: "session.cookie".into(),
+                    message: "session cookies are not JWTs; is session.cookie the app's JWT \
+                              session cookie, and resolver = \"jwt\" right for this app?"
+                        .into(),
+                });
+            }
+            _ => {}
         }
     }
 }
@@ -145,6 +222,7 @@ mod tests {
         let config = JwtResolverConfig {
             algorithms: vec![Algorithm::HS256],
             key: DecodingKey::from_secret(SECRET),
+            key_origin: "session.jwt.key_env (environment variable K)".into(),
         };
         let fields = FieldMap {
             user_id: "/sub".into(),
@@ -152,7 +230,7 @@ mod tests {
             name: None,
             custom: Vec::new(),
         };
-        JwtResolver::new(&config, fields, cache_ttl)
+        JwtResolver::new(&config, fields, cache_ttl, Arc::default())
     }
 
     fn token(sub: &str, exp: u64) -> String {

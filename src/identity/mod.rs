@@ -5,6 +5,7 @@
 
 mod cache;
 mod cookie;
+mod diagnose;
 mod express;
 mod fields;
 mod http;
@@ -14,6 +15,7 @@ mod sql;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::HeaderMap;
@@ -23,14 +25,15 @@ use tracing::{debug, warn};
 
 pub use cache::CachedResolver;
 pub use cookie::session_cookie;
-pub use express::express_session_id;
+pub use diagnose::{Check, Diagnosis, Finding};
+pub use express::{ExpressCookieError, express_session_id};
 pub use fields::user_from_document;
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
 pub use redis::RedisResolver;
 pub use sql::SqlResolver;
 
-use crate::config::{FieldMap, ResolverConfig, SessionConfig};
+use crate::config::{ResolverConfig, SessionConfig};
 
 /// A user resolved from a session, as Intercom will know them.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,20 +140,29 @@ impl Identity {
     /// resolvers. Nothing connects yet: a store that is down at start is not fatal.
     pub fn from_config(config: &SessionConfig) -> Result<Identity, IdentityError> {
         let fields = config.fields.clone();
+        // One record of what sessions fail on, so a misconfiguration is warned about.
+        let diagnosis = Arc::new(Diagnosis::default());
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
-            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(jwt, fields, config.cache_ttl)),
+            ResolverConfig::Jwt(jwt) => {
+                Box::new(JwtResolver::new(jwt, fields, config.cache_ttl, diagnosis))
+            }
             ResolverConfig::Http(http) => CachedResolver::wrap(
-                Box::new(HttpResolver::new(http, fields, config.timeout)?),
+                Box::new(HttpResolver::new(http, fields, config.timeout, diagnosis)?),
                 config.cache_ttl,
                 config.timeout,
             ),
             ResolverConfig::Redis(redis) => CachedResolver::wrap(
-                Box::new(RedisResolver::new(redis, fields, config.timeout)?),
+                Box::new(RedisResolver::new(
+                    redis,
+                    fields,
+                    config.timeout,
+                    diagnosis,
+                )?),
                 config.cache_ttl,
                 config.timeout,
             ),
             ResolverConfig::Sql(sql) => CachedResolver::wrap(
-                Box::new(SqlResolver::new(sql, fields, config.timeout)?),
+                Box::new(SqlResolver::new(sql, fields, config.timeout, diagnosis)?),
                 config.cache_ttl,
                 config.timeout,
             ),
@@ -170,6 +182,11 @@ impl Identity {
             timeout,
             warnings: WarnLimiter::default(),
         }
+    }
+
+    /// What the session store is, for log lines (never with credentials).
+    pub fn describe_store(&self) -> String {
+        self.resolver.describe()
     }
 
     /// Logs whether the session store answers. A warning, never a refusal: a restart during a
@@ -219,6 +236,16 @@ impl Identity {
     /// expired session, a store error, a timeout) is `Anonymous`: fail closed for identity.
     pub async fn identify(&self, headers: &HeaderMap) -> Resolution {
         let Some(value) = session_cookie(headers, &self.cookie_name) else {
+            if tracing::enabled!(tracing::Level::DEBUG)
+                && headers.contains_key(::http::header::COOKIE)
+            {
+                // Names only: a wrong `session.cookie` shows here.
+                debug!(
+                    session_cookie = %self.cookie_name,
+                    cookies_present = %cookie::cookie_names(headers),
+                    "no session cookie (session.cookie); anonymous"
+                );
+            }
             return Resolution::Anonymous;
         };
         if value.len() > MAX_COOKIE_LEN {
@@ -295,14 +322,5 @@ impl WarnLimiter {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
             None
         }
-    }
-}
-
-/// Maps a session document through `[session.fields]`; documents without a usable user id
-/// are anonymous.
-pub fn resolve_document(fields: &FieldMap, document: &Value) -> Resolution {
-    match user_from_document(fields, document) {
-        Some(user) => Resolution::User(user),
-        None => Resolution::Anonymous,
     }
 }

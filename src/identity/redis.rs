@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -12,8 +13,8 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use super::{
-    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
-    express_session_id, resolve_document,
+    Check, Diagnosis, ExpressCookieError, Finding, IdentityError, Resolution, ResolveError,
+    ResolveFuture, Session, SessionResolver, express_session_id,
 };
 use crate::config::{CookieFormat, FieldMap, RedisResolverConfig, Secret};
 
@@ -31,6 +32,7 @@ pub struct RedisResolver {
     cookie_format: CookieFormat,
     cookie_secret: Option<Secret>,
     fields: FieldMap,
+    diagnosis: Arc<Diagnosis>,
 }
 
 fn store_error(e: redis::RedisError) -> ResolveError {
@@ -44,6 +46,7 @@ impl RedisResolver {
         config: &RedisResolverConfig,
         fields: FieldMap,
         timeout: Duration,
+        diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
         let client =
             redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
@@ -58,6 +61,7 @@ impl RedisResolver {
             cookie_format: config.cookie_format,
             cookie_secret: config.cookie_secret.clone(),
             fields,
+            diagnosis,
         })
     }
 
@@ -80,12 +84,65 @@ impl RedisResolver {
     /// The session id the cookie carries, or `None` when the cookie is not a valid one.
     fn session_id(&self, cookie: &str) -> Option<String> {
         let sid = match self.cookie_format {
-            CookieFormat::Raw => Some(cookie.to_string()),
-            CookieFormat::Express => {
-                express_session_id(cookie, self.cookie_secret.as_ref().map(Secret::expose))
-            }
-        }?;
+            CookieFormat::Raw => cookie.to_string(),
+            CookieFormat::Express => self.express_session_id(cookie)?,
+        };
         (!sid.is_empty() && sid.len() <= MAX_SID_LEN).then_some(sid)
+    }
+
+    /// An express-session cookie's id, with its format and signature checks recorded.
+    fn express_session_id(&self, cookie: &str) -> Option<String> {
+        let secret = self.cookie_secret.as_ref();
+        let diagnosis = &self.diagnosis;
+        match express_session_id(cookie, secret.map(Secret::expose)) {
+            Ok(sid) => {
+                diagnosis.passed(Check::Format);
+                if secret.is_some() {
+                    diagnosis.passed(Check::Signature);
+                }
+                Some(sid)
+            }
+            Err(ExpressCookieError::Malformed) => {
+                diagnosis.failed(Check::Format, || Finding {
+                    key: "session.redis.cookie_format".into(),
+                    message: "session cookies are not express-session cookies \
+                              (s:<sid>.<signature>, URL-encoded); is cookie_format = \"express\" \
+                              right for this app, and session.cookie its session cookie?"
+                        .into(),
+                });
+                None
+            }
+            Err(why @ (ExpressCookieError::Unsigned | ExpressCookieError::BadSignature)) => {
+                diagnosis.passed(Check::Format);
+                if let Some(secret) = secret {
+                    diagnosis.failed(Check::Signature, || {
+                        Finding::about_secret(
+                            secret.origin(),
+                            &format!(
+                                "session cookie signatures do not verify ({why}); {} is probably \
+                                 not the app's express-session secret",
+                                secret.origin()
+                            ),
+                        )
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// What a "no such session" warning says.
+    fn no_session(&self) -> Finding {
+        Finding {
+            key: "session.redis.key".into(),
+            message: format!(
+                "{} has no session under session.redis.key (\"{}\") for any session cookie \
+                 seen; check the key template (connect-redis writes \"sess:{{sid}}\") and the \
+                 database number in session.redis.url",
+                self.describe(),
+                self.key_template
+            ),
+        }
     }
 
     async fn lookup(&self, cookie: &str) -> Result<Resolution, ResolveError> {
@@ -95,7 +152,10 @@ impl RedisResolver {
         let key = self.key_template.replace("{sid}", &sid);
         let mut connection = self.connection().await?;
         let document = match connection.get::<_, Option<String>>(&key).await {
-            Ok(None) => return Ok(Resolution::Anonymous),
+            Ok(None) => {
+                self.diagnosis.failed(Check::Session, || self.no_session());
+                return Ok(Resolution::Anonymous);
+            }
             Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
                 Ok(document) => document,
                 // A value that is not JSON (a Rails Marshal blob, say) names nobody.
@@ -109,6 +169,7 @@ impl RedisResolver {
                 let hash: Vec<(String, String)> =
                     connection.hgetall(&key).await.map_err(store_error)?;
                 if hash.is_empty() {
+                    self.diagnosis.failed(Check::Session, || self.no_session());
                     return Ok(Resolution::Anonymous);
                 }
                 let fields: Map<String, Value> = hash
@@ -123,7 +184,8 @@ impl RedisResolver {
             }
             Err(e) => return Err(store_error(e)),
         };
-        Ok(resolve_document(&self.fields, &document))
+        self.diagnosis.passed(Check::Session);
+        Ok(self.diagnosis.user_from(&self.fields, &document))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -14,8 +15,8 @@ use sqlx::{AssertSqlSafe, Column, Row};
 use tokio::sync::OnceCell;
 
 use super::{
-    IdentityError, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
-    resolve_document,
+    Check, Diagnosis, Finding, IdentityError, Resolution, ResolveError, ResolveFuture, Session,
+    SessionResolver,
 };
 use crate::config::{FieldMap, SqlResolverConfig};
 
@@ -43,6 +44,7 @@ pub struct SqlResolver {
     query: String,
     timeout: Duration,
     fields: FieldMap,
+    diagnosis: Arc<Diagnosis>,
 }
 
 fn store_error(e: sqlx::Error) -> ResolveError {
@@ -56,6 +58,7 @@ impl SqlResolver {
         config: &SqlResolverConfig,
         fields: FieldMap,
         timeout: Duration,
+        diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
         let invalid = |e: sqlx::Error| IdentityError::Config {
             key: "session.sql.url",
@@ -78,6 +81,7 @@ impl SqlResolver {
             query: config.query.clone(),
             timeout,
             fields,
+            diagnosis,
         })
     }
 
@@ -122,8 +126,22 @@ impl SqlResolver {
                 .map(|row| mysql_document(&row)),
         };
         Ok(match document {
-            Some(document) => resolve_document(&self.fields, &document),
-            None => Resolution::Anonymous,
+            Some(document) => {
+                self.diagnosis.passed(Check::Session);
+                self.diagnosis.user_from(&self.fields, &document)
+            }
+            None => {
+                self.diagnosis.failed(Check::Session, || Finding {
+                    key: "session.sql.query".into(),
+                    message: format!(
+                        "session.sql.query returned no row for any session cookie seen on {}; \
+                         check the table and id column it reads, and the database in \
+                         session.sql.url",
+                        self.describe()
+                    ),
+                });
+                Resolution::Anonymous
+            }
         })
     }
 }

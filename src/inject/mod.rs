@@ -107,6 +107,11 @@ impl Injector {
     pub async fn log_reachability(&self) {
         self.shared.identity.log_reachability().await;
     }
+
+    /// What the session store is (no credentials), for the start-up summary.
+    pub fn describe_store(&self) -> String {
+        self.shared.identity.describe_store()
+    }
 }
 
 /// `scheme://host[:port]` of a URL, for CSP.

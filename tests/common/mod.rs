@@ -328,6 +328,18 @@ pub fn config_with_session(upstream_url: &str, session: &str) -> String {
     config_base(upstream_url, "", session)
 }
 
+/// An express-session cookie: `s:<sid>.<base64 HMAC-SHA256(secret, sid)>`, URL-encoded.
+pub fn express_cookie(sid: &str, secret: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(sid.as_bytes());
+    let signature =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
+    let raw = format!("s:{sid}.{signature}");
+    percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A name no other test (or test run) uses, for keys, tables and schemas.
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
