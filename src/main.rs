@@ -8,12 +8,20 @@ use intercom_secure_proxy::{config::Config, demo};
 
 /// A reverse proxy that boots the Intercom Messenger in secure mode (signed JWT) on every
 /// page of a legacy web app, and shuts it down on logout, without changing the app.
+///
+/// With no subcommand it runs the proxy with the config at --config (default ./proxy.toml)
+/// until SIGTERM or Ctrl-C.
 #[derive(Parser)]
-#[command(name = "intercom-secure-proxy", version, about)]
+#[command(
+    name = "intercom-secure-proxy",
+    version,
+    about,
+    after_help = "Logs go to stderr; RUST_LOG filters them (e.g. RUST_LOG=debug)."
+)]
 struct Cli {
-    /// Path of the config file.
-    #[arg(long, global = true, default_value = "proxy.toml", value_name = "PATH")]
-    config: PathBuf,
+    /// Config file of the proxy to run [default: proxy.toml]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -21,13 +29,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the config and exit: 0 when good, otherwise one line per problem.
-    Check,
-    /// Start a built-in demo legacy app and the proxy in front of it (no network needed).
+    Check {
+        /// Config file to check [default: proxy.toml]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Start a built-in demo legacy app and the proxy in front of it (no network needed; the
+    /// demo has its own config).
     Demo,
 }
 
+const DEFAULT_CONFIG: &str = "proxy.toml";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.config.is_some() && matches!(cli.command, Some(Command::Demo)) {
+        eprintln!("error: demo runs with its own built-in config; --config is not used by it");
+        return ExitCode::from(2);
+    }
     init_logging();
     // Requests are served by the proxy's own worker threads (`server.workers`); this
     // runtime only waits for signals and runs start-up checks (and the demo's app).
@@ -41,8 +60,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config_path = |subcommand: Option<PathBuf>| {
+        subcommand
+            .or(cli.config.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    };
     match cli.command {
-        Some(Command::Check) => check(&cli.config),
+        Some(Command::Check { config }) => check(&config_path(config)),
         Some(Command::Demo) => match runtime.block_on(async { demo::run(shutdown_signal()).await })
         {
             Ok(()) => ExitCode::SUCCESS,
@@ -52,7 +76,7 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            let config = match Config::load(&cli.config) {
+            let config = match Config::load(&config_path(None)) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");

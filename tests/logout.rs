@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,9 +11,10 @@ use common::*;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde_json::json;
 
-/// A browser's cookie jar (one host, paths ignored).
+/// A browser's cookie jar (one host, paths ignored): the cookies, and which of them are
+/// session cookies (no `Max-Age` or `Expires`), which a browser restart drops.
 #[derive(Default, Clone)]
-struct Jar(BTreeMap<String, String>);
+struct Jar(BTreeMap<String, String>, BTreeSet<String>);
 
 impl Jar {
     fn absorb(&mut self, headers: &HeaderMap) {
@@ -31,7 +32,18 @@ impl Jar {
             } else {
                 self.0.insert(c.name().to_string(), c.value().to_string());
             }
+            if c.max_age().is_none() && c.expires_datetime().is_none() {
+                self.1.insert(c.name().to_string());
+            } else {
+                self.1.remove(c.name());
+            }
         }
+    }
+
+    /// The browser is closed and opened again: its session cookies are gone.
+    fn restart(&mut self) {
+        let session_only = &self.1;
+        self.0.retain(|name, _| !session_only.contains(name));
     }
 
     fn header(&self) -> String {
@@ -300,6 +312,61 @@ async fn user_switch_shuts_down_before_booting_the_new_user() {
         "the same user again: no shutdown"
     );
     assert_eq!(booted_user(&again.page).as_deref(), Some("bob"));
+}
+
+#[tokio::test]
+async fn a_user_switch_after_a_browser_restart_is_caught() {
+    let app = app().await;
+    let proxy = proxy_for_app(&app, "").await;
+    let mut jar = logged_in(&proxy, "alice").await;
+    // The record is re-set on every page, for as long as Intercom's own session cookie can
+    // outlive its last ping (a week, plus a day), so it rolls like Intercom's.
+    let page = visit(&proxy, &mut jar, Method::GET, "/").await;
+    let record = set_cookies(&page.headers)
+        .into_iter()
+        .find(|c| c.starts_with("__isp_booted="))
+        .expect("the record is re-set on every page");
+    assert!(record.contains("; Max-Age=691200"), "{record}");
+    // A long-lived page's token refresh extends the record, and never changes it.
+    let marker = jar.0["__isp_booted"].clone();
+    let refresh = visit(
+        &proxy,
+        &mut jar,
+        Method::GET,
+        &format!("/__intercom/token?for={marker}"),
+    )
+    .await;
+    assert_eq!(refresh.status, StatusCode::OK);
+    assert!(
+        set_cookies(&refresh.headers)
+            .iter()
+            .any(|c| c.starts_with(&format!("__isp_booted={marker};"))
+                && c.contains("Max-Age=691200")),
+        "{:?}",
+        refresh.headers
+    );
+    let mut other = jar.clone();
+    other.0.insert("__isp_booted".into(), "someone-else".into());
+    let refresh = visit(&proxy, &mut other, Method::GET, "/__intercom/token").await;
+    assert_eq!(refresh.status, StatusCode::OK);
+    assert!(
+        set_cookies(&refresh.headers).is_empty(),
+        "{:?}",
+        refresh.headers
+    );
+
+    // The browser restarts (Intercom's persistent cookie would survive it), and Bob logs in
+    // without Alice having logged out.
+    jar.restart();
+    assert!(jar.has("__isp_booted"), "the record survives a restart");
+    assert!(
+        !jar.has("session"),
+        "the app's session cookie does not (in this app)"
+    );
+    visit(&proxy, &mut jar, Method::GET, "/login/bob").await;
+    let page = visit(&proxy, &mut jar, Method::GET, "/").await;
+    assert!(runs_shutdown(&page.page), "{}", page.page);
+    assert_eq!(booted_user(&page.page).as_deref(), Some("bob"));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! For each policy that restricts scripts, the snippet is allowed by the page's nonce when it
 //! has one, else by the snippet's `'sha256-…'` hash; a hash is never added where the page
 //! relies on `'unsafe-inline'` (a hash would switch that off). Intercom's hosts for the
-//! region (intercom.md §6) are added only to directives the policy actually has, or, when a
+//! region (docs/intercom.md §6) are added only to directives the policy actually has, or, when a
 //! directive falls back to `default-src`, to a copy of `default-src` under the directive's
 //! own name (so `default-src` itself never widens).
 //!

@@ -163,8 +163,13 @@ impl Filter for Injector {
                 let page_path = query("path").unwrap_or_else(|| "/".to_string());
                 let booted_for = query("for");
                 return FilterOutcome::Respond(
-                    self.token_response(request.headers(), &page_path, booted_for.as_deref())
-                        .await,
+                    self.token_response(
+                        request.headers(),
+                        &page_path,
+                        booted_for.as_deref(),
+                        downstream.scheme == "https",
+                    )
+                    .await,
                 );
             }
             let logout_path = shared.logout.is_logout_path(path);
@@ -230,8 +235,10 @@ impl Injector {
         headers: &HeaderMap,
         page_path: &str,
         booted_for: Option<&str>,
+        secure: bool,
     ) -> Response<ProxyBody> {
         let shared = &self.shared;
+        let mut refreshed_for = None;
         let (status, body) = match shared.identity.identify(headers).await {
             Resolution::User(user)
                 if booted_for.is_some_and(|b| b != shared.logout.booted_for(Some(&user.id))) =>
@@ -248,14 +255,23 @@ impl Injector {
                     .map_or(0, |d| d.as_secs());
                 let route = shared.routes.matching(page_path);
                 match shared.messenger.sign(&user, &route.attributes, now) {
-                    Ok(token) => (
-                        StatusCode::OK,
-                        serde_json::json!({
-                            "intercom_user_jwt": token,
-                            "exp": now + shared.token_ttl_secs,
-                            "refresh_in": refresh_after(shared.token_ttl_secs),
-                        }),
-                    ),
+                    Ok(token) => {
+                        // A long-lived page keeps Intercom's session alive, so its record is
+                        // extended too; only extended, never changed: the record may name
+                        // someone else only a page's shutdown can forget.
+                        let marker = shared.logout.booted_for(Some(&user.id));
+                        if session_cookie(headers, BOOTED_FOR_COOKIE) == Some(marker.as_str()) {
+                            refreshed_for = Some(marker);
+                        }
+                        (
+                            StatusCode::OK,
+                            serde_json::json!({
+                                "intercom_user_jwt": token,
+                                "exp": now + shared.token_ttl_secs,
+                                "refresh_in": refresh_after(shared.token_ttl_secs),
+                            }),
+                        )
+                    }
                     Err(e) => (
                         StatusCode::INTERNAL_SERVER_ERROR,
                         serde_json::json!({"error": e.to_string()}),
@@ -276,6 +292,9 @@ impl Injector {
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+        if let Some(marker) = refreshed_for {
+            shared.logout.set_booted_for(h, &marker, secure);
+        }
         response
     }
 }

@@ -110,9 +110,9 @@ impl ResponseHook for Plan {
             shared.logout.clear_pending_shutdown(headers, self.secure);
         }
         match &self.target {
-            Some(target) if self.booted_for.as_ref() != Some(target) => {
-                shared.logout.set_booted_for(headers, target, self.secure);
-            }
+            // Re-set on every page, even unchanged: the record must roll like Intercom's own
+            // session cookie, which every ping extends.
+            Some(target) => shared.logout.set_booted_for(headers, target, self.secure),
             None if self.booted_for.is_some() => {
                 shared.logout.clear_booted_for(headers, self.secure)
             }

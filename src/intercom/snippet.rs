@@ -55,7 +55,7 @@ pub struct Refresh<'a> {
 /// `setTimeout` takes at most 2^31-1 ms (24.8 days); past it the timer fires at once.
 const MAX_TIMER_SECS: u64 = 24 * 24 * 3600;
 
-/// Intercom's loader (intercom.md §1): reuse a live Intercom, else queue calls in a stub and
+/// Intercom's loader (docs/intercom.md §1): reuse a live Intercom, else queue calls in a stub and
 /// load the widget once the page has loaded. `{widget_url}` is a JSON string.
 fn loader(widget_url: &str) -> String {
     format!(

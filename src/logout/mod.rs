@@ -1,5 +1,5 @@
 //! Session-leak protection: recognising logouts, and the cookies the proxy uses to make the
-//! Messenger forget a user (intercom.md §5 and §7).
+//! Messenger forget a user (docs/intercom.md §5 and §7).
 //!
 //! - A logout response expires Intercom's session cookie and, when it is not an HTML page
 //!   that can run `Intercom('shutdown')` itself, leaves a one-shot marker so that the next
@@ -24,7 +24,8 @@ pub const BOOTED_FOR_COOKIE: &str = "__isp_booted";
 /// The marker value for a Messenger booted without identity.
 const ANONYMOUS: &str = "anon";
 /// How long a pending shutdown, and the booted-for record, are kept: as long as Intercom's
-/// own session cookie lives (a week), plus a day.
+/// own session cookie lives after its last ping (a week), plus a day. The record is re-set
+/// on every page that boots and every token refresh, so it rolls like Intercom's.
 const MARKER_MAX_AGE_SECS: u32 = 8 * 24 * 3600;
 
 /// Logout detection and the proxy's own cookies.
@@ -129,12 +130,12 @@ impl Logout {
         );
     }
 
-    /// Records whom the Messenger was booted for (a session cookie: it only has to live as
-    /// long as the browser keeps Intercom's own).
+    /// Records whom the Messenger was booted for. Persistent, like Intercom's own session
+    /// cookie: a browser restart keeps both, and the next user must still be caught.
     pub fn set_booted_for(&self, headers: &mut HeaderMap, marker: &str, secure: bool) {
         append_cookie(
             headers,
-            &own_cookie(BOOTED_FOR_COOKIE, marker, None, secure),
+            &own_cookie(BOOTED_FOR_COOKIE, marker, Some(MARKER_MAX_AGE_SECS), secure),
         );
     }
 
