@@ -152,8 +152,42 @@ fn help_and_version() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
-    for word in ["check", "demo", "--config"] {
+    for word in [
+        "check",
+        "demo",
+        "--config",
+        "With no subcommand it runs the proxy",
+    ] {
         assert!(help.contains(word), "{help}");
+    }
+    // demo runs its own config: its help does not offer --config, and it refuses one.
+    let out = Command::new(BIN).args(["demo", "--help"]).output().unwrap();
+    let demo_help = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(!demo_help.contains("--config"), "{demo_help}");
+    let out = Command::new(BIN)
+        .args(["--config", "proxy.toml", "demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("--config is not used by it")
+    );
+    // `--config` before or after `check` names the file checked.
+    for args in [
+        ["--config", "/nonexistent.toml", "check"],
+        ["check", "--config", "/nonexistent.toml"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("/nonexistent.toml"),
+            "{args:?}"
+        );
     }
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert_eq!(

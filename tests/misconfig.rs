@@ -172,6 +172,20 @@ async fn a_wrong_jwt_key_is_named_once_and_the_start_line_says_what_the_proxy_do
         );
     }
     proxy.wait_for_requests(3);
+    let latency = proxy
+        .seen
+        .iter()
+        .find_map(|l| l.split("latency_ms=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an access line with latency_ms")
+        .to_string();
+    assert!(
+        latency
+            .split('.')
+            .nth(1)
+            .is_none_or(|decimals| decimals.len() <= 3),
+        "latency_ms in whole microseconds: {latency}"
+    );
     let warnings = proxy.warnings();
     assert_eq!(
         warnings.len(),
