@@ -96,10 +96,14 @@ fn log_plan(config: &Config, store: &str) {
         AnonymousPolicy::Skip => "untouched (anonymous = \"skip\")",
         AnonymousPolicy::Boot => "Messenger without identity (anonymous = \"boot\")",
     };
-    let mut logouts = config.logout.paths.join(", ");
+    let mut logouts = config.logout.paths.clone();
     if config.logout.detect_cookie_clear {
-        logouts.push_str(", and responses clearing the session cookie");
+        logouts.push("responses clearing the session cookie".to_string());
     }
+    let logouts = match logouts.is_empty() {
+        true => "none detected".to_string(),
+        false => logouts.join(", "),
+    };
     tracing::info!(
         session_cookie = %session.cookie,
         %resolver,

@@ -17,7 +17,7 @@ use std::path::Path;
 pub use intercom::{AnonymousPolicy, IdentityMode, IntercomConfig, Region};
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
 pub use routes::{LogoutConfig, Route, Routes};
-pub use secret::{ProcessEnv, Secret, SecretEnv};
+pub use secret::{ProcessEnv, Secret, SecretEnv, SecretOrigin};
 pub use session::{
     CookieFormat, FieldMap, HttpResolverConfig, JwtResolverConfig, RedisResolverConfig,
     ResolverConfig, SessionConfig, SqlResolverConfig,

@@ -21,18 +21,24 @@ pub struct Route {
 #[derive(Debug, Clone)]
 pub struct Routes {
     globs: GlobSet,
-    routes: Vec<Route>,
-    /// Each route's glob as written, for the start-up summary.
-    patterns: Vec<String>,
+    /// One per glob, in order.
+    rules: Vec<Rule>,
     default: Route,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone)]
+struct Rule {
+    /// The glob as written, for the start-up summary.
+    pattern: String,
+    route: Route,
 }
 
 impl Default for Routes {
     fn default() -> Self {
         Routes {
             globs: GlobSet::empty(),
-            routes: Vec::new(),
-            patterns: Vec::new(),
+            rules: Vec::new(),
             default: Route {
                 inject: true,
                 attributes: Map::new(),
@@ -48,18 +54,17 @@ impl Routes {
         self.globs
             .matches(path)
             .first()
-            .and_then(|&i| self.routes.get(i))
-            .unwrap_or(&self.default)
+            .and_then(|&i| self.rules.get(i))
+            .map_or(&self.default, |rule| &rule.route)
     }
 
     /// One line for the start-up summary: `/admin/** off, /billing/** on (+section), others
     /// on`.
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self
-            .patterns
+            .rules
             .iter()
-            .zip(&self.routes)
-            .map(|(pattern, route)| {
+            .map(|Rule { pattern, route }| {
                 let state = if route.inject { "on" } else { "off" };
                 if route.attributes.is_empty() {
                     format!("{pattern} {state}")
@@ -114,8 +119,7 @@ pub(super) fn read_logout(section: Option<Section<'_>>) -> Option<LogoutConfig> 
 
 pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Option<Routes> {
     let mut builder = GlobSetBuilder::new();
-    let mut routes = Vec::new();
-    let mut patterns = Vec::new();
+    let mut rules = Vec::new();
     let mut ok = true;
     for mut s in sections {
         let path = s.required_string("path", "\"/admin/**\"");
@@ -140,10 +144,12 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
         });
         s.finish();
         match (glob, attributes, path) {
-            (Some(glob), Some(attributes), Some(path)) => {
+            (Some(glob), Some(attributes), Some(pattern)) => {
                 builder.add(glob);
-                routes.push(Route { inject, attributes });
-                patterns.push(path);
+                rules.push(Rule {
+                    pattern,
+                    route: Route { inject, attributes },
+                });
             }
             _ => ok = false,
         }
@@ -154,8 +160,7 @@ pub(super) fn read_routes(sections: Vec<Section<'_>>, root: &Section<'_>) -> Opt
     match builder.build() {
         Ok(globs) => Some(Routes {
             globs,
-            routes,
-            patterns,
+            rules,
             ..Routes::default()
         }),
         Err(e) => {

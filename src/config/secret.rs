@@ -10,23 +10,41 @@ use super::reader::Section;
 #[derive(Clone)]
 pub struct Secret {
     value: Arc<[u8]>,
-    origin: Arc<str>,
+    origin: Arc<SecretOrigin>,
+}
+
+/// Where a secret was read from: what a warning names when the secret seems wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretOrigin {
+    /// The config key, e.g. `session.jwt.key_env`.
+    pub key: String,
+    /// The variable or file it named, e.g. `environment variable APP_SESSION_SECRET`.
+    pub source: String,
+}
+
+impl fmt::Display for SecretOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.key, self.source)
+    }
 }
 
 impl Secret {
-    /// Wraps raw secret bytes.
+    /// Wraps raw secret bytes given in code.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret {
-            value: Arc::from(bytes.into()),
-            origin: Arc::from("a secret given in code"),
-        }
+        Secret::from_origin(
+            bytes,
+            SecretOrigin {
+                key: "(none)".into(),
+                source: "given in code".into(),
+            },
+        )
     }
 
-    /// Wraps secret bytes read from `origin`, e.g. `session.jwt.key_env (APP_SESSION_SECRET)`.
-    pub fn from_origin(bytes: impl Into<Vec<u8>>, origin: impl Into<Arc<str>>) -> Self {
+    /// Wraps secret bytes read from `origin`.
+    pub fn from_origin(bytes: impl Into<Vec<u8>>, origin: SecretOrigin) -> Self {
         Secret {
             value: Arc::from(bytes.into()),
-            origin: origin.into(),
+            origin: Arc::new(origin),
         }
     }
 
@@ -35,9 +53,8 @@ impl Secret {
         &self.value
     }
 
-    /// The key (and variable or file) the secret was read from: what a warning names when
-    /// the secret seems wrong. Never the value.
-    pub fn origin(&self) -> &str {
+    /// Where the secret was read from. Never the value.
+    pub fn origin(&self) -> &SecretOrigin {
         &self.origin
     }
 }
@@ -142,7 +159,10 @@ fn non_empty(section: &Section<'_>, key: &str, origin: &str, value: String) -> O
         section.issue(key, format!("{origin} is empty"));
         None
     } else {
-        let origin = format!("{} ({origin})", section.key(key));
+        let origin = SecretOrigin {
+            key: section.key(key),
+            source: origin.to_string(),
+        };
         Some(Secret::from_origin(trimmed.as_bytes(), origin))
     }
 }
@@ -156,6 +176,6 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "Secret(redacted)");
         assert_eq!(s.expose(), b"hunter2");
-        assert!(!s.origin().contains("hunter2"));
+        assert!(!s.origin().to_string().contains("hunter2"));
     }
 }

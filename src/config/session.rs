@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::network::http_url;
 use super::reader::Section;
-use super::secret::{Secret, SecretEnv, read_secret, skip_secret};
+use super::secret::{Secret, SecretEnv, SecretOrigin, read_secret, skip_secret};
 
 pub(super) const KEYS: &[&str] = &[
     "cookie",
@@ -67,8 +67,8 @@ pub struct JwtResolverConfig {
     pub algorithms: Vec<Algorithm>,
     /// The verification key, parsed once.
     pub key: DecodingKey,
-    /// Where the key was read from (`session.jwt.key_env (VAR)`), for warnings.
-    pub key_origin: String,
+    /// Where the key was read from, for warnings.
+    pub key_origin: SecretOrigin,
 }
 
 /// `[session.http]`.
@@ -327,7 +327,7 @@ fn read_jwt(
     Some(Some(JwtResolverConfig {
         algorithms,
         key: key?,
-        key_origin: secret.map(|s| s.origin().to_string())?,
+        key_origin: secret.map(|s| s.origin().clone())?,
     }))
 }
 

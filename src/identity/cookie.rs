@@ -13,11 +13,8 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
     let mut found = None;
     for header in headers.get_all(COOKIE) {
         let text = header.to_str().ok()?;
-        for (n, v) in text
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-        {
-            if n.trim() == name {
+        for (n, v) in pairs(text) {
+            if n == name {
                 if found.is_some() {
                     return None;
                 }
@@ -28,6 +25,14 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
     found.filter(|v| !v.is_empty())
 }
 
+/// The `name=value` pairs of one `Cookie` header, names trimmed; pairs without `=` are
+/// skipped.
+fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value))
+}
+
 /// The names of the cookies a request carries, comma-separated, for a debug line (never
 /// their values).
 pub fn cookie_names(headers: &HeaderMap) -> String {
@@ -35,8 +40,8 @@ pub fn cookie_names(headers: &HeaderMap) -> String {
         .get_all(COOKIE)
         .iter()
         .filter_map(|h| h.to_str().ok())
-        .flat_map(|text| text.split(';'))
-        .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+        .flat_map(pairs)
+        .map(|(name, _)| name)
         .filter(|name| !name.is_empty())
         .collect::<Vec<_>>()
         .join(", ")

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tracing::warn;
 
+use super::limit::WarnLimiter;
 use super::{Resolution, user_from_document};
-use crate::config::FieldMap;
+use crate::config::{FieldMap, SecretOrigin};
 
 /// How long a check must go without a pass before its failures are reported, and the least
 /// time between two warnings of one check.
@@ -22,7 +23,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Passes are recorded at most this often (a store per pass would bounce a cache line
 /// between the workers for nothing).
 const PASS_RESOLUTION: Duration = Duration::from_secs(1);
-/// "Never": no pass, or no warning yet.
+/// "No pass yet".
 const NEVER: u64 = u64::MAX;
 
 /// A step between a session cookie and a user.
@@ -39,6 +40,13 @@ pub enum Check {
 }
 
 impl Check {
+    const ALL: [Check; 4] = [
+        Check::Format,
+        Check::Signature,
+        Check::Session,
+        Check::UserId,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Check::Format => "format",
@@ -59,15 +67,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding about a secret read from `origin` (`key (variable or file)`): the key is
-    /// the one it was read from.
-    pub fn about_secret(origin: &str, message: &str) -> Finding {
+    /// A finding about a secret: the key is the one it was read from.
+    pub fn about_secret(origin: &SecretOrigin, message: String) -> Finding {
         Finding {
-            key: origin
-                .split_once(" (")
-                .map_or(origin, |(key, _)| key)
-                .to_string(),
-            message: message.to_string(),
+            key: origin.key.clone(),
+            message,
         }
     }
 }
@@ -84,10 +88,10 @@ pub struct Diagnosis {
 struct Record {
     /// Milliseconds since `started` of the latest recorded pass, or [`NEVER`].
     last_pass: AtomicU64,
-    /// Milliseconds since `started` of the latest warning, or [`NEVER`].
-    last_warning: AtomicU64,
-    /// Failures since the latest warning.
+    /// Failures since the latest recorded pass or warning.
     failures: AtomicU64,
+    /// One warning a minute, on `started`'s clock.
+    warnings: WarnLimiter,
 }
 
 impl Default for Diagnosis {
@@ -96,8 +100,8 @@ impl Default for Diagnosis {
             started: Instant::now(),
             checks: std::array::from_fn(|_| Record {
                 last_pass: AtomicU64::new(NEVER),
-                last_warning: AtomicU64::new(NEVER),
                 failures: AtomicU64::new(0),
+                warnings: WarnLimiter::every(WINDOW),
             }),
         }
     }
@@ -117,11 +121,21 @@ impl Diagnosis {
         self.passed_at(check, self.now_ms());
     }
 
+    /// A user was resolved (perhaps from a cache that skipped every check): each check
+    /// passed.
+    pub fn user_resolved(&self) {
+        let now = self.now_ms();
+        for check in Check::ALL {
+            self.passed_at(check, now);
+        }
+    }
+
     fn passed_at(&self, check: Check, now: u64) {
         let record = self.record(check);
         let last = record.last_pass.load(Ordering::Relaxed);
         if last == NEVER || now.saturating_sub(last) >= PASS_RESOLUTION.as_millis() as u64 {
             record.last_pass.store(now, Ordering::Relaxed);
+            record.failures.store(0, Ordering::Relaxed);
         }
     }
 
@@ -139,23 +153,12 @@ impl Diagnosis {
     ) -> Option<Finding> {
         let record = self.record(check);
         let failures = record.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let window = WINDOW.as_millis() as u64;
         let last_pass = record.last_pass.load(Ordering::Relaxed);
-        if last_pass != NEVER && now.saturating_sub(last_pass) < window {
+        if last_pass != NEVER && now.saturating_sub(last_pass) < WINDOW.as_millis() as u64 {
             return None;
         }
-        let last_warning = record.last_warning.load(Ordering::Relaxed);
-        if last_warning != NEVER && now.saturating_sub(last_warning) < window {
-            return None;
-        }
-        if record
-            .last_warning
-            .compare_exchange(last_warning, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return None;
-        }
-        record.failures.fetch_sub(failures, Ordering::Relaxed);
+        record.warnings.allow_at(now)?;
+        record.failures.store(0, Ordering::Relaxed);
         let finding = finding();
         warn!(
             check = check.name(),
@@ -197,10 +200,7 @@ fn missing_user_id(fields: &FieldMap, document: &Value) -> Finding {
         Value::Object(map) if map.is_empty() => "the documents are empty objects".to_string(),
         Value::Object(map) => format!(
             "their top-level keys: {}",
-            map.keys()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+            map.keys().map(|k| shown(k)).collect::<Vec<_>>().join(", ")
         ),
         other => format!("the documents are {}, not objects", json_kind(other)),
     };
@@ -217,6 +217,18 @@ fn missing_user_id(fields: &FieldMap, document: &Value) -> Finding {
              Messenger, fix session.fields.user_id"
         ),
     }
+}
+
+/// A key as a message may show it: a field name, not data. Apps that key maps by id or
+/// email would otherwise put a user's identifier in the log.
+fn shown(key: &str) -> &str {
+    let field_like = !key.is_empty()
+        && key.len() <= 40
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'$'))
+        && !key.bytes().all(|b| b.is_ascii_digit());
+    if field_like { key } else { "…" }
 }
 
 /// "an object", "a number"…, for messages that must not show the value.
@@ -249,9 +261,11 @@ fn pointer_to_key(document: &Value, name: &str, prefix: &str, depth: usize) -> O
     if map.get(name).is_some_and(usable) {
         return Some(format!("{prefix}/{}", escape(name)));
     }
-    map.iter().find_map(|(key, value)| {
-        pointer_to_key(value, name, &format!("{prefix}/{}", escape(key)), depth - 1)
-    })
+    map.iter()
+        .filter(|(key, _)| shown(key) == key.as_str())
+        .find_map(|(key, value)| {
+            pointer_to_key(value, name, &format!("{prefix}/{}", escape(key)), depth - 1)
+        })
 }
 
 #[cfg(test)]
@@ -312,6 +326,18 @@ mod tests {
     }
 
     #[test]
+    fn a_resolved_user_vouches_for_every_check() {
+        let d = Diagnosis::default();
+        d.user_resolved();
+        for check in Check::ALL {
+            assert!(
+                d.failed_at(check, 1_000, || finding("k")).is_none(),
+                "{check:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_missing_user_id_lists_the_keys_and_suggests_the_pointer() {
         let doc = json!({"cookie": {"path": "/"}, "user": {"id": 7, "email": "a@b"}});
         let found = missing_user_id(&fields("/id"), &doc);
@@ -331,6 +357,16 @@ mod tests {
             "{}",
             found.message
         );
+        assert!(!found.message.contains("did you mean"), "{}", found.message);
+        // Keys that look like data (ids, emails) are not shown, nor searched through.
+        let doc = json!({"1234": {"id": 1}, "bob@example.com": 1, "users": {"987": {"id": 2}}});
+        let found = missing_user_id(&fields("/id"), &doc);
+        assert!(
+            found.message.contains("top-level keys: …, …, users"),
+            "{}",
+            found.message
+        );
+        assert!(!found.message.contains("1234") && !found.message.contains("987"));
         assert!(!found.message.contains("did you mean"), "{}", found.message);
         let found = missing_user_id(&fields("/sub"), &json!([1]));
         assert!(

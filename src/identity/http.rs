@@ -93,9 +93,11 @@ impl HttpResolver {
             self.diagnosis.failed(Check::Session, || Finding {
                 key: "session.http.url".into(),
                 message: format!(
-                    "{} answered {status} for every session cookie seen; is it the app's \
-                     \"who is this?\" endpoint, and does it accept the app's session cookie?",
-                    self.url
+                    "{} answered {status} for every session cookie seen. Visitors with a \
+                     session cookie may get that; if logged-in users get no Messenger, check \
+                     that it is the app's \"who is this?\" endpoint and accepts the app's \
+                     session cookie",
+                    self.describe()
                 ),
             });
             return Ok(Resolution::Anonymous);
@@ -137,7 +139,14 @@ impl SessionResolver for HttpResolver {
     }
 
     fn describe(&self) -> String {
-        format!("introspection URL {}", self.url)
+        // Without credentials or a query string, which may carry a key.
+        let host = self.url.host().unwrap_or_default();
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "introspection URL {}://{host}{port}{}",
+            self.url.scheme_str().unwrap_or("http"),
+            self.url.path()
+        )
     }
 
     fn cache_key(&self, session: Session<'_>) -> [u8; 32] {

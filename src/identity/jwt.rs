@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tracing::debug;
 
 use super::{Check, Diagnosis, Finding, Resolution, ResolveFuture, Session, SessionResolver, User};
-use crate::config::{FieldMap, JwtResolverConfig};
+use crate::config::{FieldMap, JwtResolverConfig, SecretOrigin};
 
 /// Most verified tokens remembered at once.
 const MAX_VERIFIED: u64 = 10_000;
@@ -27,7 +27,7 @@ pub struct JwtResolver {
     validation: Validation,
     fields: FieldMap,
     verified: Option<Cache<[u8; 32], Arc<Verified>>>,
-    key_origin: String,
+    key_origin: SecretOrigin,
     diagnosis: Arc<Diagnosis>,
 }
 
@@ -135,7 +135,7 @@ impl JwtResolver {
                 diagnosis.failed(Check::Signature, || {
                     Finding::about_secret(
                         &self.key_origin,
-                        &format!(
+                        format!(
                             "session JWT signatures do not verify; {} is probably not the key \
                              the app signs its session tokens with",
                             self.key_origin
@@ -222,7 +222,10 @@ mod tests {
         let config = JwtResolverConfig {
             algorithms: vec![Algorithm::HS256],
             key: DecodingKey::from_secret(SECRET),
-            key_origin: "session.jwt.key_env (environment variable K)".into(),
+            key_origin: SecretOrigin {
+                key: "session.jwt.key_env".into(),
+                source: "environment variable K".into(),
+            },
         };
         let fields = FieldMap {
             user_id: "/sub".into(),

@@ -10,6 +10,7 @@ mod express;
 mod fields;
 mod http;
 mod jwt;
+mod limit;
 mod redis;
 mod sql;
 
@@ -34,6 +35,7 @@ pub use redis::RedisResolver;
 pub use sql::SqlResolver;
 
 use crate::config::{ResolverConfig, SessionConfig};
+use limit::WarnLimiter;
 
 /// A user resolved from a session, as Intercom will know them.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,9 @@ pub trait SessionResolver: Send + Sync + 'static {
 /// verifying megabytes per request would be an easy way to burn CPU.
 pub const MAX_COOKIE_LEN: usize = 8 * 1024;
 
+/// The least time between two "session lookup failed" warnings.
+const STORE_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How much later than `session.timeout` the outer bound fires.
 const OUTER_TIMEOUT_MARGIN: Duration = Duration::from_millis(50);
 
@@ -120,6 +125,7 @@ pub struct Identity {
     resolver: Box<dyn SessionResolver>,
     timeout: Duration,
     warnings: WarnLimiter,
+    diagnosis: Arc<Diagnosis>,
 }
 
 /// Why the identity layer could not be built.
@@ -143,11 +149,19 @@ impl Identity {
         // One record of what sessions fail on, so a misconfiguration is warned about.
         let diagnosis = Arc::new(Diagnosis::default());
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
-            ResolverConfig::Jwt(jwt) => {
-                Box::new(JwtResolver::new(jwt, fields, config.cache_ttl, diagnosis))
-            }
+            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(
+                jwt,
+                fields,
+                config.cache_ttl,
+                diagnosis.clone(),
+            )),
             ResolverConfig::Http(http) => CachedResolver::wrap(
-                Box::new(HttpResolver::new(http, fields, config.timeout, diagnosis)?),
+                Box::new(HttpResolver::new(
+                    http,
+                    fields,
+                    config.timeout,
+                    diagnosis.clone(),
+                )?),
                 config.cache_ttl,
                 config.timeout,
             ),
@@ -156,22 +170,26 @@ impl Identity {
                     redis,
                     fields,
                     config.timeout,
-                    diagnosis,
+                    diagnosis.clone(),
                 )?),
                 config.cache_ttl,
                 config.timeout,
             ),
             ResolverConfig::Sql(sql) => CachedResolver::wrap(
-                Box::new(SqlResolver::new(sql, fields, config.timeout, diagnosis)?),
+                Box::new(SqlResolver::new(
+                    sql,
+                    fields,
+                    config.timeout,
+                    diagnosis.clone(),
+                )?),
                 config.cache_ttl,
                 config.timeout,
             ),
         };
-        Ok(Identity::new(
-            config.cookie.clone(),
-            resolver,
-            config.timeout,
-        ))
+        Ok(Identity {
+            diagnosis,
+            ..Identity::new(config.cookie.clone(), resolver, config.timeout)
+        })
     }
 
     /// An identity layer over any resolver.
@@ -180,7 +198,8 @@ impl Identity {
             cookie_name,
             resolver,
             timeout,
-            warnings: WarnLimiter::default(),
+            warnings: WarnLimiter::every(STORE_WARNING_INTERVAL),
+            diagnosis: Arc::default(),
         }
     }
 
@@ -235,6 +254,15 @@ impl Identity {
     /// Resolves the user behind the request headers. Any failure (no cookie, a bad or
     /// expired session, a store error, a timeout) is `Anonymous`: fail closed for identity.
     pub async fn identify(&self, headers: &HeaderMap) -> Resolution {
+        let resolution = self.resolve_headers(headers).await;
+        if matches!(resolution, Resolution::User(_)) {
+            // Whichever cache answered, a user means the session passed every check.
+            self.diagnosis.user_resolved();
+        }
+        resolution
+    }
+
+    async fn resolve_headers(&self, headers: &HeaderMap) -> Resolution {
         let Some(value) = session_cookie(headers, &self.cookie_name) else {
             if tracing::enabled!(tracing::Level::DEBUG)
                 && headers.contains_key(::http::header::COOKIE)
@@ -243,7 +271,7 @@ impl Identity {
                 debug!(
                     session_cookie = %self.cookie_name,
                     cookies_present = %cookie::cookie_names(headers),
-                    "no session cookie (session.cookie); anonymous"
+                    "no usable session cookie (none named session.cookie, or more than one); anonymous"
                 );
             }
             return Resolution::Anonymous;
@@ -289,38 +317,6 @@ impl Identity {
                 }
                 Resolution::Anonymous
             }
-        }
-    }
-}
-
-/// At most one warning per interval, counting the ones it held back: a store outage under
-/// load must not flood the log.
-#[derive(Default)]
-struct WarnLimiter {
-    last_ms: std::sync::atomic::AtomicU64,
-    suppressed: std::sync::atomic::AtomicU64,
-}
-
-impl WarnLimiter {
-    const INTERVAL_MS: u64 = 10_000;
-
-    /// `Some(count of warnings held back since the last one)` when a warning may be logged.
-    fn allow(&self) -> Option<u64> {
-        use std::sync::atomic::Ordering;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let last = self.last_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= Self::INTERVAL_MS
-            && self
-                .last_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            Some(self.suppressed.swap(0, Ordering::Relaxed))
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            None
         }
     }
 }

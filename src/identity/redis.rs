@@ -102,7 +102,9 @@ impl RedisResolver {
                 }
                 Some(sid)
             }
-            Err(ExpressCookieError::Malformed) => {
+            Err(ExpressCookieError::Malformed | ExpressCookieError::Unsigned) => {
+                // An unsigned cookie where a signed one is expected is another app's
+                // cookie, or another format: the secret is not what is wrong.
                 diagnosis.failed(Check::Format, || Finding {
                     key: "session.redis.cookie_format".into(),
                     message: "session cookies are not express-session cookies \
@@ -112,15 +114,15 @@ impl RedisResolver {
                 });
                 None
             }
-            Err(why @ (ExpressCookieError::Unsigned | ExpressCookieError::BadSignature)) => {
+            Err(ExpressCookieError::BadSignature) => {
                 diagnosis.passed(Check::Format);
                 if let Some(secret) = secret {
                     diagnosis.failed(Check::Signature, || {
                         Finding::about_secret(
                             secret.origin(),
-                            &format!(
-                                "session cookie signatures do not verify ({why}); {} is probably \
-                                 not the app's express-session secret",
+                            format!(
+                                "session cookie signatures do not verify; {} is probably not \
+                                 the app's express-session secret",
                                 secret.origin()
                             ),
                         )
