@@ -97,12 +97,12 @@ impl Logout {
         let name = &self.intercom_session_cookie;
         append_cookie(
             headers,
-            &format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+            format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
         );
         if let Some(domain) = &self.cookie_domain {
             append_cookie(
                 headers,
-                &format!(
+                format!(
                     "{name}=; Path=/; Domain={domain}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
                 ),
             );
@@ -113,21 +113,13 @@ impl Logout {
     pub fn set_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
         append_cookie(
             headers,
-            &own_cookie(
-                PENDING_SHUTDOWN_COOKIE,
-                "1",
-                Some(MARKER_MAX_AGE_SECS),
-                secure,
-            ),
+            own_cookie(PENDING_SHUTDOWN_COOKIE, "1", MARKER_MAX_AGE_SECS, secure),
         );
     }
 
     /// Consumes the one-shot marker.
     pub fn clear_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
-        append_cookie(
-            headers,
-            &own_cookie(PENDING_SHUTDOWN_COOKIE, "", Some(0), secure),
-        );
+        append_cookie(headers, own_cookie(PENDING_SHUTDOWN_COOKIE, "", 0, secure));
     }
 
     /// Records whom the Messenger was booted for. Persistent, like Intercom's own session
@@ -135,13 +127,13 @@ impl Logout {
     pub fn set_booted_for(&self, headers: &mut HeaderMap, marker: &str, secure: bool) {
         append_cookie(
             headers,
-            &own_cookie(BOOTED_FOR_COOKIE, marker, Some(MARKER_MAX_AGE_SECS), secure),
+            own_cookie(BOOTED_FOR_COOKIE, marker, MARKER_MAX_AGE_SECS, secure),
         );
     }
 
     /// Forgets whom the Messenger was booted for (after a logout's shutdown).
     pub fn clear_booted_for(&self, headers: &mut HeaderMap, secure: bool) {
-        append_cookie(headers, &own_cookie(BOOTED_FOR_COOKIE, "", Some(0), secure));
+        append_cookie(headers, own_cookie(BOOTED_FOR_COOKIE, "", 0, secure));
     }
 }
 
@@ -155,21 +147,23 @@ fn expires_now(c: &cookie::Cookie<'_>) -> bool {
     }
 }
 
-/// A cookie of the proxy's own: HttpOnly, SameSite=Lax, Secure over HTTPS.
-fn own_cookie(name: &str, value: &str, max_age: Option<u32>, secure: bool) -> String {
-    let mut line = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        line.push_str(&format!("; Max-Age={age}"));
-    }
-    if secure {
-        line.push_str("; Secure");
-    }
+/// A cookie of the proxy's own: HttpOnly, SameSite=Lax, Secure over HTTPS. One allocation:
+/// the booted-for record is set on every injected page.
+fn own_cookie(name: &str, value: &str, max_age: u32, secure: bool) -> String {
+    use std::fmt::Write;
+    let mut line = String::with_capacity(name.len() + value.len() + 64);
+    let secure = if secure { "; Secure" } else { "" };
+    let _ = write!(
+        line,
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    );
     line
 }
 
-fn append_cookie(headers: &mut HeaderMap, line: &str) {
-    // Lines are built from validated names and fixed text, so they are valid values.
-    if let Ok(value) = HeaderValue::from_str(line) {
+fn append_cookie(headers: &mut HeaderMap, line: String) {
+    // Lines are built from validated names and fixed text, so they are valid values; the
+    // String becomes the header's bytes without a copy.
+    if let Ok(value) = HeaderValue::try_from(line) {
         headers.append(header::SET_COOKIE, value);
     }
 }
