@@ -277,12 +277,11 @@ key = "{key}"
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_express_cookie_secret_is_named() {
-    let Some(url) = store_url("REDIS_URL", REDIS_DEFAULT, "Redis").await else {
-        return;
-    };
-    let prefix = unique_name("misconfig_secret");
+/// Redis (its URL) with a session of user u-1 at `<prefix>:<key>` (the prefix, unique to
+/// this test); `None` when there is no Redis here, after saying "skipped".
+async fn redis_holding_a_session(name: &str, key: &str) -> Option<(String, String)> {
+    let url = store_url("REDIS_URL", REDIS_DEFAULT, "Redis").await?;
+    let prefix = unique_name(name);
     let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -290,12 +289,20 @@ async fn a_wrong_express_cookie_secret_is_named() {
         .unwrap();
     let _: () = conn
         .set_ex(
-            format!("{prefix}:sid1"),
+            format!("{prefix}:{key}"),
             json!({"user": {"id": "u-1"}}).to_string(),
             60,
         )
         .await
         .unwrap();
+    Some((url, prefix))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_express_cookie_secret_is_named() {
+    let Some((url, prefix)) = redis_holding_a_session("misconfig_secret", "sid1").await else {
+        return;
+    };
     let app = html_upstream().await;
     let config = redis_config(
         &app,
@@ -323,23 +330,9 @@ async fn a_wrong_express_cookie_secret_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_template_that_finds_no_session_is_named() {
-    let Some(url) = store_url("REDIS_URL", REDIS_DEFAULT, "Redis").await else {
+    let Some((url, prefix)) = redis_holding_a_session("misconfig_key", "sess:sid1").await else {
         return;
     };
-    let prefix = unique_name("misconfig_key");
-    let mut conn = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = conn
-        .set_ex(
-            format!("{prefix}:sess:sid1"),
-            json!({"user": {"id": "u-1"}}).to_string(),
-            60,
-        )
-        .await
-        .unwrap();
     let app = html_upstream().await;
     // The app writes `<prefix>:sess:<sid>`; the config forgot the `sess:`.
     let template = format!("{prefix}:{{sid}}");
