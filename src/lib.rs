@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod identity;
 pub mod inject;

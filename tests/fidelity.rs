@@ -9,10 +9,10 @@ use futures_util::stream;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
-use intercom_secure_proxy::inject::csp::IntercomHosts;
 use intercom_secure_proxy::inject::{
     Coding, HeadMemo, InjectBody, MessengerMarkers, PagePlan, PageRewriter,
 };
+use intercom_secure_proxy::intercom::IntercomHosts;
 use intercom_secure_proxy::intercom::Snippet;
 use lol_html::AsciiCompatibleEncoding;
 use proptest::prelude::*;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::network::http_url;
 use super::reader::Section;
 use super::secret::{Secret, SecretEnv, read_secret};
+use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
 
 pub(super) const KEYS: &[&str] = &[
     "app_id",
@@ -46,55 +47,6 @@ pub struct IntercomConfig {
     pub token_refresh: bool,
     /// Whether injected pages call `Intercom('update')` on client-side navigation.
     pub spa_updates: bool,
-}
-
-/// Intercom hosting region (docs/intercom.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Region {
-    /// United States.
-    Us,
-    /// European Union.
-    Eu,
-    /// Australia.
-    Au,
-}
-
-impl Region {
-    /// The name `intercom.region` takes: `us`, `eu` or `au`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Region::Us => "us",
-            Region::Eu => "eu",
-            Region::Au => "au",
-        }
-    }
-
-    /// The Messenger `api_base` for this region.
-    pub fn api_base(self) -> &'static str {
-        match self {
-            Region::Us => "https://api-iam.intercom.io",
-            Region::Eu => "https://api-iam.eu.intercom.io",
-            Region::Au => "https://api-iam.au.intercom.io",
-        }
-    }
-}
-
-/// How the user is proven to Intercom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityMode {
-    /// `intercom_user_jwt`, HS256 (Messenger Security).
-    Jwt,
-    /// Legacy identity verification: HMAC-SHA256 of the user id.
-    UserHash,
-}
-
-/// What pages of visitors without a session get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnonymousPolicy {
-    /// Left untouched.
-    Skip,
-    /// The Messenger boots without identity.
-    Boot,
 }
 
 pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<IntercomConfig> {

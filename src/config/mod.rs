@@ -14,7 +14,8 @@ mod session;
 use std::fmt;
 use std::path::Path;
 
-pub use intercom::{AnonymousPolicy, IdentityMode, IntercomConfig, Region};
+pub use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
+pub use intercom::IntercomConfig;
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
 pub use routes::{LogoutConfig, Route, Routes};
 pub use secret::{ProcessEnv, Secret, SecretEnv, SecretOrigin};

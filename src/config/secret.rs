@@ -1,69 +1,9 @@
 //! Secrets named by `*_env` / `*_file` keys, read once at start and never printed.
 
-use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::reader::Section;
-
-/// A secret value. Its `Debug` is redacted so it cannot leak through a log line.
-#[derive(Clone)]
-pub struct Secret {
-    value: Arc<[u8]>,
-    origin: Arc<SecretOrigin>,
-}
-
-/// Where a secret was read from: what a warning names when the secret seems wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretOrigin {
-    /// The config key, e.g. `session.jwt.key_env`.
-    pub key: String,
-    /// The variable or file it named, e.g. `environment variable APP_SESSION_SECRET`.
-    pub source: String,
-}
-
-impl fmt::Display for SecretOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.key, self.source)
-    }
-}
-
-impl Secret {
-    /// Wraps raw secret bytes given in code.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret::from_origin(
-            bytes,
-            SecretOrigin {
-                key: "(none)".into(),
-                source: "given in code".into(),
-            },
-        )
-    }
-
-    /// Wraps secret bytes read from `origin`.
-    pub fn from_origin(bytes: impl Into<Vec<u8>>, origin: SecretOrigin) -> Self {
-        Secret {
-            value: Arc::from(bytes.into()),
-            origin: Arc::new(origin),
-        }
-    }
-
-    /// The secret bytes, for the code that signs or verifies with them.
-    pub fn expose(&self) -> &[u8] {
-        &self.value
-    }
-
-    /// Where the secret was read from. Never the value.
-    pub fn origin(&self) -> &SecretOrigin {
-        &self.origin
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(redacted)")
-    }
-}
+pub use crate::crypto::{Secret, SecretOrigin};
 
 /// Where `*_env` names are looked up: the process environment, or a map (demo, tests).
 pub trait SecretEnv {
@@ -164,18 +104,5 @@ fn non_empty(section: &Section<'_>, key: &str, origin: &str, value: String) -> O
             source: origin.to_string(),
         };
         Some(Secret::from_origin(trimmed.as_bytes(), origin))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_is_redacted() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "Secret(redacted)");
-        assert_eq!(s.expose(), b"hunter2");
-        assert!(!s.origin().to_string().contains("hunter2"));
     }
 }

@@ -2,8 +2,7 @@
 //! base64 (no padding) of HMAC-SHA256(secret, sid), as the `cookie-signature` package makes it.
 
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 /// Why an express-session cookie gave no session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -45,8 +44,7 @@ pub fn express_session_id(
         let signature = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(signature.trim_end_matches('='))
             .map_err(|_| BadSignature)?;
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| BadSignature)?;
+        let mut mac = crate::crypto::keyed_hmac(secret);
         mac.update(sid.as_bytes());
         mac.verify_slice(&signature).map_err(|_| BadSignature)?;
     }
@@ -58,7 +56,7 @@ mod tests {
     use super::*;
 
     fn sign(sid: &str, secret: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap();
+        let mut mac = crate::crypto::keyed_hmac(secret);
         mac.update(sid.as_bytes());
         let sig =
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::HeaderMap;
-use serde_json::{Map, Value};
 use sha2::Digest;
 use tracing::{debug, warn};
 
+pub use crate::intercom::User;
 pub use cache::CachedResolver;
 pub use cookie::session_cookie;
 pub use diagnose::{Check, Diagnosis, Finding};
@@ -36,19 +36,6 @@ pub use sql::SqlResolver;
 
 use crate::config::{ResolverConfig, SessionConfig};
 use limit::WarnLimiter;
-
-/// A user resolved from a session, as Intercom will know them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    /// Stable user id (Intercom's `user_id`), never empty.
-    pub id: String,
-    /// Email, when mapped and present.
-    pub email: Option<String>,
-    /// Display name, when mapped and present.
-    pub name: Option<String>,
-    /// Custom attributes from `[session.fields]`, signed into the JWT.
-    pub attributes: Map<String, Value>,
-}
 
 /// What a resolver concluded about a session.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,7 @@
 //! would open the page to CSS injection. An app with a strict `style-src` must allow the
 //! Messenger's styles itself.
 
-use crate::config::Region;
+use crate::intercom::IntercomHosts;
 
 /// The directives the Messenger needs, and their fallbacks.
 const SCRIPT_DIRECTIVES: [&str; 2] = ["script-src-elem", "script-src"];
@@ -25,147 +25,6 @@ pub struct CspContext<'a> {
     pub nonce: Option<&'a str>,
     /// Hosts to allow, per directive.
     pub hosts: &'a IntercomHosts,
-}
-
-/// Intercom's CSP sources for one region, plus the widget's own origin.
-#[derive(Debug, Clone)]
-pub struct IntercomHosts {
-    script: Vec<String>,
-    connect: Vec<String>,
-    img: Vec<String>,
-    font: Vec<String>,
-    media: Vec<String>,
-    frame: Vec<String>,
-    form_action: Vec<String>,
-}
-
-fn owned(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_string()).collect()
-}
-
-impl IntercomHosts {
-    /// The documented hosts for `region`; `widget_origin` (e.g. a self-hosted widget) is
-    /// allowed for scripts too.
-    pub fn new(region: Region, widget_origin: Option<&str>) -> Self {
-        let (regional_cdn, regional_img, regional_socket, api_iam): (
-            &[&str],
-            &[&str],
-            &[&str],
-            &str,
-        ) = match region {
-            Region::Us => (
-                &[
-                    "https://uploads.intercomcdn.com",
-                    "https://downloads.intercomcdn.com",
-                ],
-                &[
-                    "https://static.intercomassets.com",
-                    "https://messenger-apps.intercom.io",
-                    "https://*.intercom-attachments-1.com",
-                    "https://*.intercom-attachments-2.com",
-                    "https://*.intercom-attachments-3.com",
-                    "https://*.intercom-attachments-4.com",
-                    "https://*.intercom-attachments-5.com",
-                    "https://*.intercom-attachments-6.com",
-                    "https://*.intercom-attachments-7.com",
-                    "https://*.intercom-attachments-8.com",
-                    "https://*.intercom-attachments-9.com",
-                ],
-                &[],
-                "https://api-iam.intercom.io",
-            ),
-            Region::Eu => (
-                &[
-                    "https://uploads.intercomcdn.eu",
-                    "https://uploads.eu.intercomcdn.com",
-                    "https://downloads.intercomcdn.eu",
-                ],
-                &[
-                    "https://static.intercomassets.eu",
-                    "https://messenger-apps.eu.intercom.io",
-                    "https://*.intercom-attachments.eu",
-                ],
-                &[
-                    "https://nexus-europe-websocket.intercom.io",
-                    "wss://nexus-europe-websocket.intercom.io",
-                ],
-                "https://api-iam.eu.intercom.io",
-            ),
-            Region::Au => (
-                &[
-                    "https://uploads.au.intercomcdn.com",
-                    "https://downloads.au.intercomcdn.com",
-                ],
-                &[
-                    "https://static.au.intercomassets.com",
-                    "https://messenger-apps.au.intercom.io",
-                    "https://*.au.intercom-attachments.com",
-                ],
-                &[
-                    "https://nexus-australia-websocket.intercom.io",
-                    "wss://nexus-australia-websocket.intercom.io",
-                ],
-                "https://api-iam.au.intercom.io",
-            ),
-        };
-        let mut script = owned(&[
-            "https://app.intercom.io",
-            "https://widget.intercom.io",
-            "https://js.intercomcdn.com",
-        ]);
-        let mut connect = owned(&[
-            "https://via.intercom.io",
-            "https://api.intercom.io",
-            "https://api.eu.intercom.io",
-            "https://api.au.intercom.io",
-            api_iam,
-            "https://api-ping.intercom.io",
-            "https://*.intercom-messenger.com",
-            "wss://*.intercom-messenger.com",
-            "https://nexus-websocket-a.intercom.io",
-            "wss://nexus-websocket-a.intercom.io",
-            "https://nexus-websocket-b.intercom.io",
-            "wss://nexus-websocket-b.intercom.io",
-            "https://uploads.intercomusercontent.com",
-        ]);
-        connect.extend(owned(regional_socket));
-        connect.extend(owned(regional_cdn));
-        // A self-hosted (or stand-in) widget is loaded from, and talks to, its own origin.
-        if let Some(origin) = widget_origin {
-            push_unique(&mut script, origin);
-            push_unique(&mut connect, origin);
-        }
-        let mut img = owned(&[
-            "blob:",
-            "data:",
-            "https://js.intercomcdn.com",
-            "https://uploads.intercomusercontent.com",
-            "https://gifs.intercomcdn.com",
-            "https://video-messages.intercomcdn.com",
-        ]);
-        img.extend(owned(regional_cdn));
-        img.extend(owned(regional_img));
-        let mut media = owned(&["https://js.intercomcdn.com"]);
-        media.extend(owned(regional_cdn));
-        IntercomHosts {
-            script,
-            connect,
-            img,
-            font: owned(&[
-                "https://js.intercomcdn.com",
-                "https://fonts.intercomcdn.com",
-            ]),
-            media,
-            frame: owned(&[
-                "https://intercom-sheets.com",
-                "https://www.intercom-reporting.com",
-                "https://www.youtube.com",
-                "https://player.vimeo.com",
-                "https://fast.wistia.net",
-            ]),
-            form_action: owned(&["https://intercom.help", api_iam]),
-        }
-    }
 }
 
 /// One directive: a lower-cased name and its source expressions, in order.
@@ -359,6 +218,7 @@ fn allow_inline_snippet(sources: &mut Vec<String>, ctx: &CspContext<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intercom::Region;
 
     fn ctx<'a>(hosts: &'a IntercomHosts, nonce: Option<&'a str>) -> CspContext<'a> {
         CspContext {

@@ -31,10 +31,10 @@ pub use scan::MessengerMarkers;
 
 use crate::config::{AnonymousPolicy, Config, IdentityMode, Routes};
 use crate::identity::{Identity, IdentityError, Resolution, session_cookie};
+use crate::intercom::IntercomHosts;
 use crate::intercom::{Loader, Messenger};
 use crate::logout::{BOOTED_FOR_COOKIE, Logout, PENDING_SHUTDOWN_COOKIE};
 use crate::proxy::{BoxFuture, Downstream, Filter, FilterOutcome, ProxyBody};
-use csp::IntercomHosts;
 use plan::Plan;
 
 /// Injects the Messenger snippet into eligible HTML pages.
@@ -78,7 +78,13 @@ impl Injector {
             shared: Arc::new(Shared {
                 identity,
                 session_cookie: config.session.cookie.clone(),
-                messenger: Messenger::new(intercom),
+                messenger: Messenger::new(
+                    &intercom.app_id,
+                    &intercom.secret,
+                    intercom.region,
+                    intercom.mode,
+                    intercom.token_ttl,
+                ),
                 routes: config.routes.clone(),
                 anonymous: intercom.anonymous,
                 hosts: Arc::new(IntercomHosts::new(

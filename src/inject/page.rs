@@ -10,10 +10,11 @@ use tracing::debug;
 
 use super::body::InjectBody;
 use super::codec::Coding;
-use super::csp::{self, CspContext, IntercomHosts};
+use super::csp::{self, CspContext};
 use super::memo::HeadMemo;
 use super::rewrite::{PagePlan, PageRewriter};
 use super::scan::MessengerMarkers;
+use crate::intercom::IntercomHosts;
 use crate::intercom::Snippet;
 use crate::proxy::ProxyBody;
 use crate::proxy::headers::header_tokens;

@@ -17,9 +17,10 @@ use lol_html::{
 
 use tracing::warn;
 
-use super::csp::{self, CspContext, IntercomHosts};
+use super::csp::{self, CspContext};
 use super::memo::HeadMemo;
 use super::scan::{MessengerMarkers, MessengerScan, head_end_hint};
+use crate::intercom::IntercomHosts;
 use crate::intercom::Snippet;
 
 /// The selectors, parsed once: lol_html's `element!` would parse them for every page.

@@ -1,9 +1,12 @@
 //! Intercom's side: the Messenger settings for a user (signed JWT or `user_hash`) and the
 //! inline snippet that boots the Messenger.
 
+mod region;
 mod settings;
 mod snippet;
+mod user;
 
-pub(crate) use settings::keyed_hmac;
-pub use settings::{Messenger, SignError};
+pub use region::{IntercomHosts, Region};
+pub use settings::{AnonymousPolicy, IdentityMode, Messenger, SignError};
 pub use snippet::{Boot, Loader, Refresh, Snippet, escape_json_for_script};
+pub use user::User;

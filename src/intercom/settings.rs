@@ -1,17 +1,38 @@
 //! `window.intercomSettings` for one page view: identity proven by an HS256 JWT signed
 //! with the Messenger secret (or the legacy `user_hash`), never by plain browser values.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
+
+use crate::crypto::keyed_hmac;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::config::{IdentityMode, IntercomConfig};
-use crate::identity::User;
+use super::Region;
+use super::User;
+use crate::crypto::Secret;
+
+/// How the user is proven to Intercom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityMode {
+    /// `intercom_user_jwt`, HS256 (Messenger Security).
+    Jwt,
+    /// Legacy identity verification: HMAC-SHA256 of the user id.
+    UserHash,
+}
+
+/// What pages of visitors without a session get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousPolicy {
+    /// Left untouched.
+    Skip,
+    /// The Messenger boots without identity.
+    Boot,
+}
 
 /// Signing failed (in practice never: the claims are plain JSON; kept so a failure cannot
 /// panic).
@@ -36,14 +57,21 @@ pub struct Messenger {
 }
 
 impl Messenger {
-    /// From `[intercom]`.
-    pub fn new(config: &IntercomConfig) -> Self {
+    /// Signs for workspace `app_id` in `region` with the Messenger `secret`; JWTs live
+    /// `token_ttl`.
+    pub fn new(
+        app_id: &str,
+        secret: &Secret,
+        region: Region,
+        mode: IdentityMode,
+        token_ttl: Duration,
+    ) -> Self {
         Messenger {
-            app_id: config.app_id.clone(),
-            api_base: config.region.api_base(),
-            mode: config.mode,
-            ttl_secs: config.token_ttl.as_secs(),
-            keyed_mac: keyed_hmac(config.secret.expose()),
+            app_id: app_id.to_string(),
+            api_base: region.api_base(),
+            mode,
+            ttl_secs: token_ttl.as_secs(),
+            keyed_mac: keyed_hmac(secret.expose()),
             header_part: format!("{}.", URL_SAFE_NO_PAD.encode(JWT_HEADER)),
         }
     }
@@ -123,13 +151,6 @@ impl Messenger {
     }
 }
 
-/// HMAC-SHA256 keyed with `key`, ready to clone for each message.
-pub(crate) fn keyed_hmac(key: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
-}
-
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -186,7 +207,8 @@ impl Serialize for Claims<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::crypto::Secret;
+    use crate::intercom::Region;
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {
@@ -197,19 +219,13 @@ mod tests {
     }
 
     fn messenger(secret: &str) -> Messenger {
-        Messenger::new(&IntercomConfig {
-            app_id: "abc123de".into(),
-            secret: Secret::new(secret),
-            region: crate::config::Region::Us,
-            token_ttl: std::time::Duration::from_secs(900),
-            mode: IdentityMode::Jwt,
-            anonymous: crate::config::AnonymousPolicy::Skip,
-            widget_url: "https://widget.intercom.io/widget/abc123de".into(),
-            cookie_domain: None,
-            token_path: None,
-            token_refresh: false,
-            spa_updates: false,
-        })
+        Messenger::new(
+            "abc123de",
+            &Secret::new(secret),
+            Region::Us,
+            IdentityMode::Jwt,
+            std::time::Duration::from_secs(900),
+        )
     }
 
     fn user(attributes: Map<String, Value>) -> User {

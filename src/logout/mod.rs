@@ -14,8 +14,8 @@ use http::HeaderMap;
 use http::header::{self, HeaderValue};
 use sha2::Sha256;
 
-use crate::config::{LogoutConfig, Secret};
-use crate::intercom::keyed_hmac;
+use crate::config::LogoutConfig;
+use crate::crypto::{Secret, keyed_hmac};
 
 /// The one-shot "run the shutdown on the next page" marker.
 pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
