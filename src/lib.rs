@@ -12,6 +12,7 @@ pub mod identity;
 pub mod inject;
 pub mod intercom;
 pub mod logout;
+pub mod net;
 pub mod proxy;
 
 use std::future::Future;

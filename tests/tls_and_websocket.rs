@@ -36,7 +36,7 @@ fn https_client(
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     TestBody,
 > {
-    intercom_secure_proxy::proxy::tls::install_crypto_provider();
+    intercom_secure_proxy::net::install_crypto_provider();
     let mut roots = RootCertStore::empty();
     roots.add(cert.der.clone()).unwrap();
     let tls = rustls::ClientConfig::builder()
@@ -110,7 +110,7 @@ async fn plain_http_to_the_tls_port_gets_no_response() {
 
 #[tokio::test]
 async fn https_upstream_is_trusted_through_ca_file() {
-    intercom_secure_proxy::proxy::tls::install_crypto_provider();
+    intercom_secure_proxy::net::install_crypto_provider();
     let cert = localhost_cert();
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("upstream-ca.pem");

@@ -184,7 +184,7 @@ pub fn demo_config(
 /// 32 random bytes from the TLS crypto provider, hex-encoded.
 fn random_secret() -> String {
     let mut bytes = [0u8; 32];
-    proxy::tls::install_crypto_provider();
+    crate::net::install_crypto_provider();
     let filled = rustls::crypto::CryptoProvider::get_default()
         .map(|p| p.secure_random.fill(&mut bytes).is_ok())
         .unwrap_or(false);

@@ -42,20 +42,11 @@ impl HttpResolver {
         timeout: Duration,
         diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(timeout));
-        let tls =
-            crate::proxy::tls::upstream_client_config(None).map_err(|e| IdentityError::Config {
-                key: "session.http.url",
-                message: e.to_string(),
-            })?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = crate::net::client_tls(None).map_err(|e| IdentityError::Config {
+            key: "session.http.url",
+            message: e.to_string(),
+        })?;
+        let connector = crate::net::connector(tls, timeout);
         Ok(HttpResolver {
             client: Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())

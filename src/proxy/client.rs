@@ -1,13 +1,13 @@
 //! The pooled HTTP/1.1 client that talks to the upstream app.
 
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::RequestBody;
-use super::tls::{self, TlsError};
 use crate::config::UpstreamConfig;
+use crate::net::{self, CaFileError};
 
 /// Idle upstream connections kept per host, shared out between the workers' pools.
 const MAX_IDLE_UPSTREAM: usize = 128;
@@ -16,23 +16,14 @@ const MAX_IDLE_UPSTREAM: usize = 128;
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Builds the pooled client for `[upstream]`.
-pub fn build(config: &UpstreamConfig, workers: usize) -> Result<UpstreamClient, TlsError> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    let tls_config = if config.url.scheme_str() == Some("https") {
-        tls::upstream_client_config(config.ca_file.as_deref())?
+pub fn build(config: &UpstreamConfig, workers: usize) -> Result<UpstreamClient, CaFileError> {
+    let tls = if config.url.scheme_str() == Some("https") {
+        net::client_tls(config.ca_file.as_deref())?
     } else {
         // Never used for an http upstream; an empty trust store costs nothing to build.
-        tls::upstream_client_config_without_roots()
+        net::client_tls_without_roots()
     };
-    let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config)
-        .https_or_http()
-        // HTTP/1.1 only, as nginx does: WebSocket upgrades need it end to end.
-        .enable_http1()
-        .wrap_connector(http);
+    let connector = net::connector(tls, config.connect_timeout);
     Ok(Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())

@@ -52,7 +52,8 @@ fn forwarder(
     config: &Config,
     filter: Option<&Arc<dyn Filter>>,
 ) -> Result<Arc<Forwarder>, StartError> {
-    let client = client::build(&config.upstream, config.server.workers)?;
+    let client =
+        client::build(&config.upstream, config.server.workers).map_err(tls::TlsError::from)?;
     let mut forwarder = Forwarder::new(client, &config.upstream);
     if let Some(filter) = filter {
         forwarder = forwarder.with_filter(filter.clone());
@@ -63,7 +64,7 @@ fn forwarder(
 /// Builds the TLS front end and the upstream client, with `filter` around every request;
 /// fails on unusable TLS files.
 pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepared, StartError> {
-    tls::install_crypto_provider();
+    crate::net::install_crypto_provider();
     let tls = match &config.server.tls {
         Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
         None => None,

@@ -1,13 +1,13 @@
-//! rustls configuration: the HTTPS front end and the trust store for an `https` upstream.
+//! rustls configuration of the HTTPS front end (the client side is in [`crate::net`]).
 
-use std::path::Path;
 use std::sync::Arc;
 
+use rustls::ServerConfig;
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::TlsFiles;
+use crate::net::{CaFileError, install_crypto_provider, read_certs};
 
 /// Why TLS could not be set up; names the config key to fix.
 #[derive(Debug, thiserror::Error)]
@@ -32,18 +32,8 @@ pub enum TlsError {
     #[error("server.tls_cert / server.tls_key: {0}")]
     Pair(rustls::Error),
     /// The upstream CA file is unusable.
-    #[error("upstream.ca_file: {path}: {reason}")]
-    Ca {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Installs the process-wide crypto provider (aws-lc-rs), once; later calls are no-ops.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    #[error(transparent)]
+    Ca(#[from] CaFileError),
 }
 
 /// The server config for the HTTPS front end, offering h2 and http/1.1 by ALPN.
@@ -63,49 +53,4 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         .map_err(TlsError::Pair)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// The client config for an `https` upstream: the system's roots plus `ca_file`, HTTP/1.1.
-pub fn upstream_client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
-    install_crypto_provider();
-    let mut roots = RootCertStore::empty();
-    // Missing system roots are not fatal: an upstream on a private CA only needs ca_file.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(path) = ca_file {
-        let certs = read_certs(path).map_err(|reason| TlsError::Ca {
-            path: path.display().to_string(),
-            reason,
-        })?;
-        for cert in certs {
-            roots.add(cert).map_err(|e| TlsError::Ca {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        }
-    }
-    // ALPN is left empty: hyper-rustls sets it (HTTP/1.1 only, see client.rs) and panics
-    // if the config already has protocols.
-    Ok(ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("invalid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("no PEM certificate found".into());
-    }
-    Ok(certs)
-}
-
-/// A client config that trusts nothing, for the (unused) TLS side of an http upstream.
-pub fn upstream_client_config_without_roots() -> ClientConfig {
-    install_crypto_provider();
-    ClientConfig::builder()
-        .with_root_certificates(RootCertStore::empty())
-        .with_no_client_auth()
 }
