@@ -49,10 +49,29 @@ pub async fn bind(config: &Config) -> Result<Server, StartError> {
     Ok(proxy::bind(prepare(config)?, config).await?)
 }
 
+/// How [`run_with`] runs the proxy, beyond its config.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Run on each worker thread beside its connections (the binary's allocator upkeep).
+    pub worker_task: Option<proxy::WorkerTask>,
+}
+
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    run_with(config, shutdown, RunOptions::default()).await
+}
+
+/// [`run`], with [`RunOptions`].
+pub async fn run_with(
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+    options: RunOptions,
+) -> Result<(), StartError> {
     let (injector, prepared) = build(config)?;
-    let server = proxy::bind(prepared, config).await?;
+    let mut server = proxy::bind(prepared, config).await?;
+    if let Some(task) = options.worker_task {
+        server = server.with_worker_task(task);
+    }
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
     }

@@ -5,7 +5,6 @@ mod client;
 mod error;
 mod forward;
 pub mod headers;
-mod memory;
 mod preface;
 mod server;
 pub mod tls;
@@ -19,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
 pub use forward::{BoxFuture, Downstream, Filter, FilterOutcome, Forwarder, ResponseHook};
-pub use server::Server;
+pub use server::{Server, WorkerTask};
 
 use crate::config::Config;
 

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,7 +18,6 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::forward::{Downstream, Forwarder};
-use super::memory;
 use super::preface::{Prefixed, read_preface};
 use super::workers;
 use crate::config::ServerConfig;
@@ -29,7 +29,12 @@ pub struct Server {
     settings: Arc<Settings>,
     /// One per worker: each worker keeps its own pool of upstream connections.
     forwarders: Vec<Arc<Forwarder>>,
+    worker_task: Option<WorkerTask>,
 }
+
+/// Work each worker runs beside its connections, on its own thread, until it drains (the
+/// binary gives its allocator's per-thread housekeeping).
+pub type WorkerTask = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What every worker serves connections with.
 struct Settings {
@@ -67,7 +72,14 @@ impl Server {
                 shutdown_timeout: config.shutdown_timeout,
             }),
             forwarders,
+            worker_task: None,
         }
+    }
+
+    /// Runs `task()` on each worker's runtime while the worker serves.
+    pub fn with_worker_task(mut self, task: WorkerTask) -> Self {
+        self.worker_task = Some(task);
+        self
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -91,6 +103,7 @@ impl Server {
             listeners,
             settings,
             forwarders,
+            worker_task,
         } = self;
         let mut queues = Vec::with_capacity(forwarders.len());
         let workers = workers::start(forwarders.len(), |index, drained| {
@@ -98,11 +111,13 @@ impl Server {
             queues.push(queue);
             let settings = settings.clone();
             let forwarder = forwarders[index].clone();
+            let task = worker_task.as_ref().map(|task| task());
             async move {
-                // On this worker's thread: its heap is its own.
-                let collector = tokio::spawn(memory::collect_periodically());
+                let task = task.map(tokio::spawn);
                 serve_worker(accepted, settings, forwarder.clone()).await;
-                collector.abort();
+                if let Some(task) = task {
+                    task.abort();
+                }
                 // Every worker's runtime keeps running until all have drained: a store
                 // connection one worker opened may be serving another's last requests.
                 drained.arrive_and_wait().await;

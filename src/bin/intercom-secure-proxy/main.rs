@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
-use intercom_secure_proxy::{config::Config, demo};
+use intercom_secure_proxy::{RunOptions, config::Config, demo};
+
+mod memory;
 
 /// A reverse proxy that boots the Intercom Messenger in secure mode (signed JWT) on every
 /// page of a legacy web app, and shuts it down on logout, without changing the app.
@@ -83,9 +87,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime
-                .block_on(async { intercom_secure_proxy::run(&config, shutdown_signal()).await })
-            {
+            let options = RunOptions {
+                // Each worker hands the pages its heap freed after a burst back every 2 s.
+                worker_task: Some(Arc::new(|| Box::pin(memory::collect_periodically()))),
+            };
+            // The signal handlers register with the runtime: built inside it.
+            let run = async {
+                intercom_secure_proxy::run_with(&config, shutdown_signal(), options).await
+            };
+            match runtime.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,4 +1,5 @@
-//! The allocator, and giving memory back after a burst.
+//! The allocator, and giving memory back after a burst. Here, in the binary: a library
+//! must not choose its users' allocator (and keeps `#![deny(unsafe_code)]`).
 //!
 //! mimalloc: its per-thread heaps suit one runtime per worker thread, and it returns freed
 //! pages in batches. With glibc's allocator, arena trims `madvise`d pages away on every
@@ -23,9 +24,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// heap, on the thread itself (mimalloc heaps are per thread).
 const COLLECT_EVERY: Duration = Duration::from_secs(2);
 
-/// Collects this thread's heap every [`COLLECT_EVERY`] until dropped; spawn it on each
+/// Collects this thread's heap every [`COLLECT_EVERY`] until dropped; spawned on each
 /// worker's own (single-threaded) runtime.
-pub(super) async fn collect_periodically() {
+pub async fn collect_periodically() {
     let mut ticks = tokio::time::interval(COLLECT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
