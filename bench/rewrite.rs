@@ -1,4 +1,4 @@
-//! The rewrite path on the benchmark pages: an injected page through `InjectBody`, identity
+//! The rewrite path on the benchmark pages: an injected page through `RewriteBody`, identity
 //! and gzip, in 16 KiB chunks as they come off a socket. Run: `cargo bench --bench rewrite`.
 
 use std::io::Write;
@@ -11,7 +11,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::{
-    Coding, HeadMemo, InjectBody, MessengerMarkers, PagePlan, PageRewriter,
+    Coding, HeadMemo, MessengerMarkers, PagePlan, PageRewriter, RewriteBody,
 };
 use intercom_secure_proxy::intercom::IntercomHosts;
 use intercom_secure_proxy::intercom::Snippet;
@@ -79,7 +79,7 @@ fn run(rt: &tokio::runtime::Runtime, chunks: &[Bytes], coding: Coding, fixed: &F
         .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(c.clone())))
         .collect();
     let rewriter = PageRewriter::new(fixed.plan(snippet()));
-    let body = InjectBody::new(
+    let body = RewriteBody::new(
         StreamBody::new(stream::iter(frames)),
         rewriter,
         coding.decoder(),

@@ -14,12 +14,12 @@ pub mod intercom;
 pub mod logout;
 pub mod net;
 pub mod proxy;
+mod stack;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use config::Config;
-use proxy::Server;
+pub use stack::{Prepared, ProxyServer, Stack};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,20 +33,13 @@ pub enum StartError {
 }
 
 /// Builds everything the config describes without binding: what `check` verifies.
-pub fn prepare(config: &Config) -> Result<proxy::Prepared, StartError> {
-    Ok(build(config)?.1)
-}
-
-/// The injector (kept for its start-up checks) and the proxy built around it.
-fn build(config: &Config) -> Result<(Arc<inject::Injector>, proxy::Prepared), StartError> {
-    let injector = Arc::new(inject::Injector::from_config(config)?);
-    let prepared = proxy::prepare(config, Some(injector.clone()))?;
-    Ok((injector, prepared))
+pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
+    stack::prepare(config)
 }
 
 /// Builds the proxy (injection included) and binds its listeners.
-pub async fn bind(config: &Config) -> Result<Server, StartError> {
-    Ok(proxy::bind(prepare(config)?, config).await?)
+pub async fn bind(config: &Config) -> Result<ProxyServer, StartError> {
+    stack::bind(prepare(config)?, config)
 }
 
 /// How [`run_with`] runs the proxy, beyond its config.
@@ -67,17 +60,18 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
     options: RunOptions,
 ) -> Result<(), StartError> {
-    let (injector, prepared) = build(config)?;
-    let mut server = proxy::bind(prepared, config).await?;
+    let prepared = prepare(config)?;
+    let inject = prepared.inject().clone();
+    let mut server = stack::bind(prepared, config)?;
     if let Some(task) = options.worker_task {
         server = server.with_worker_task(task);
     }
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
     }
-    log_plan(config, &injector.describe_store());
+    log_plan(config, &inject.identity().describe_store());
     // In the background: a slow or dead store must not delay serving.
-    tokio::spawn(async move { injector.log_reachability().await });
+    tokio::spawn(async move { inject.identity().log_reachability().await });
     server.serve(shutdown).await;
     Ok(())
 }

@@ -1,6 +1,9 @@
-//! Outgoing connections, shared by the proxy (to the app) and the identity layer (to an
-//! introspection URL): the rustls client config and the pooled connector's settings.
+//! Connections: who is on the other end of an incoming one ([`Downstream`], which the server
+//! puts in each request's extensions), and for outgoing ones, shared by the proxy (to the
+//! app) and the identity layer (to an introspection URL), the rustls client config and the
+//! pooled connector's settings.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,6 +12,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
+
+/// The client side of one incoming connection, in each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `"http"` or `"https"`: how the client reached the proxy.
+    pub scheme: &'static str,
+}
 
 /// The CA file given for an `https` upstream is unusable.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use intercom_secure_proxy::config::Region;
 use intercom_secure_proxy::inject::{
-    Coding, HeadMemo, InjectBody, MessengerMarkers, PagePlan, PageRewriter,
+    Coding, HeadMemo, MessengerMarkers, PagePlan, PageRewriter, RewriteBody,
 };
 use intercom_secure_proxy::intercom::IntercomHosts;
 use intercom_secure_proxy::intercom::Snippet;
@@ -104,7 +104,7 @@ fn inject_with(chunks: Vec<Bytes>, coding: Coding, memo: &Arc<HeadMemo>) -> Vec<
             memo: memo.clone(),
             even_if_present: false,
         });
-        let body = InjectBody::new(inner, rewriter, coding.decoder(), coding.encoder());
+        let body = RewriteBody::new(inner, rewriter, coding.decoder(), coding.encoder());
         body.collect().await.expect("body").to_bytes().to_vec()
     })
 }

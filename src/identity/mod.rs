@@ -249,18 +249,27 @@ impl Identity {
         resolution
     }
 
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// Says (at debug level, names only) which cookies a request carried instead of one
+    /// usable session cookie: a wrong `session.cookie` shows here.
+    pub fn no_session_cookie(&self, headers: &HeaderMap) {
+        if tracing::enabled!(tracing::Level::DEBUG) && headers.contains_key(::http::header::COOKIE)
+        {
+            debug!(
+                session_cookie = %self.cookie_name,
+                cookies_present = %cookie::cookie_names(headers),
+                "no usable session cookie (none named session.cookie, or more than one); anonymous"
+            );
+        }
+    }
+
     async fn resolve_headers(&self, headers: &HeaderMap) -> Resolution {
         let Some(value) = session_cookie(headers, &self.cookie_name) else {
-            if tracing::enabled!(tracing::Level::DEBUG)
-                && headers.contains_key(::http::header::COOKIE)
-            {
-                // Names only: a wrong `session.cookie` shows here.
-                debug!(
-                    session_cookie = %self.cookie_name,
-                    cookies_present = %cookie::cookie_names(headers),
-                    "no usable session cookie (none named session.cookie, or more than one); anonymous"
-                );
-            }
+            self.no_session_cookie(headers);
             return Resolution::Anonymous;
         };
         if value.len() > MAX_COOKIE_LEN {

@@ -8,15 +8,15 @@ use http::{Response, StatusCode};
 use lol_html::AsciiCompatibleEncoding;
 use tracing::debug;
 
-use super::body::InjectBody;
+use super::InjectBody;
 use super::codec::Coding;
 use super::csp::{self, CspContext};
 use super::memo::HeadMemo;
 use super::rewrite::{PagePlan, PageRewriter};
 use super::scan::MessengerMarkers;
+use super::stream::RewriteBody;
 use crate::intercom::IntercomHosts;
 use crate::intercom::Snippet;
-use crate::proxy::ProxyBody;
 use crate::proxy::headers::header_tokens;
 
 static CSP: HeaderName = HeaderName::from_static("content-security-policy");
@@ -65,19 +65,16 @@ pub(super) fn rewritable_page(status: StatusCode, headers: &HeaderMap) -> Option
 }
 
 /// Puts `snippet` into the page: CSP and cache headers fixed, body wrapped.
-pub(super) fn insert(
-    response: Response<ProxyBody>,
+pub(super) fn insert<B>(
+    response: Response<B>,
     format: PageFormat,
     snippet: Snippet,
     hosts: &Arc<IntercomHosts>,
     markers: &Arc<MessengerMarkers>,
     memo: &Arc<HeadMemo>,
     even_if_present: bool,
-) -> Response<ProxyBody> {
+) -> Response<InjectBody<B>> {
     let (mut parts, body) = response.into_parts();
-    let ProxyBody::Upstream { body } = body else {
-        return Response::from_parts(parts, body);
-    };
     let nonce = rewrite_csp_headers(&mut parts.headers, &snippet, hosts);
     fix_headers(&mut parts.headers);
     let rewriter = PageRewriter::new(PagePlan {
@@ -89,13 +86,13 @@ pub(super) fn insert(
         memo: memo.clone(),
         even_if_present,
     });
-    let body = InjectBody::new(
+    let body = RewriteBody::new(
         body,
         rewriter,
         format.coding.decoder(),
         format.coding.encoder(),
     );
-    Response::from_parts(parts, ProxyBody::transformed(body))
+    Response::from_parts(parts, InjectBody::Rewritten { inner: body })
 }
 
 /// The encoding named by `Content-Type`'s charset (UTF-8 when absent); `None` when

@@ -21,12 +21,24 @@ use crate::crypto::{Secret, keyed_hmac};
 pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
 /// Whom the Messenger was last booted for in this browser.
 pub const BOOTED_FOR_COOKIE: &str = "__isp_booted";
-/// The marker value for a Messenger booted without identity.
-const ANONYMOUS: &str = "anon";
+/// The record of a Messenger booted without identity.
+pub const VISITOR_MARKER: &str = "anon";
 /// How long a pending shutdown, and the booted-for record, are kept: as long as Intercom's
 /// own session cookie lives after its last ping (a week), plus a day. The record is re-set
 /// on every page that boots and every token refresh, so it rolls like Intercom's.
 const MARKER_MAX_AGE_SECS: u32 = 8 * 24 * 3600;
+
+/// How the proxy's marker cookies change with one response (what
+/// [`Outcome::marker_changes`](crate::inject::Outcome::marker_changes) decides).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarkerChanges<'a> {
+    /// `Some(true)`: leave the one-shot shutdown marker; `Some(false)`: consume it.
+    pub pending_shutdown: Option<bool>,
+    /// `Some(Some(marker))`: record whom the Messenger booted for; `Some(None)`: forget it.
+    pub booted_for: Option<Option<&'a str>>,
+    /// Expire Intercom's session cookie (on the host and `cookie_domain`).
+    pub expire_intercom_session: bool,
+}
 
 /// Logout detection and the proxy's own cookies.
 pub struct Logout {
@@ -81,7 +93,7 @@ impl Logout {
     /// The marker for a user id (or `None`: a Messenger booted without identity).
     pub fn booted_for(&self, user_id: Option<&str>) -> String {
         match user_id {
-            None => ANONYMOUS.to_string(),
+            None => VISITOR_MARKER.to_string(),
             Some(id) => {
                 let mut mac = self.marker_key.clone();
                 mac.update(id.as_bytes());
@@ -106,6 +118,23 @@ impl Logout {
                     "{name}=; Path=/; Domain={domain}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
                 ),
             );
+        }
+    }
+
+    /// Writes `changes` as `Set-Cookie` lines (`Secure` when the browser came over HTTPS).
+    pub fn apply(&self, changes: &MarkerChanges<'_>, headers: &mut HeaderMap, secure: bool) {
+        if changes.expire_intercom_session {
+            self.expire_intercom_session(headers);
+        }
+        match changes.booted_for {
+            Some(Some(marker)) => self.set_booted_for(headers, marker, secure),
+            Some(None) => self.clear_booted_for(headers, secure),
+            None => {}
+        }
+        match changes.pending_shutdown {
+            Some(true) => self.set_pending_shutdown(headers, secure),
+            Some(false) => self.clear_pending_shutdown(headers, secure),
+            None => {}
         }
     }
 

@@ -1,10 +1,13 @@
-//! Forwarding one request to the app and its response back: the proxy's inner service.
+//! Forwarding one request to the app and its response back: the innermost service of the
+//! proxy's stack.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -12,144 +15,125 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tower::Service;
+use tracing::{debug, warn};
 
 use super::body::{ProxyBody, RequestBody};
 use super::client::UpstreamClient;
 use super::error::ProxyError;
 use super::headers;
 use crate::config::UpstreamConfig;
+use crate::net::Downstream;
 
-/// The client side of one connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Downstream {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// `"http"` or `"https"`: how the client reached the proxy.
-    pub scheme: &'static str,
+/// Sends requests to the upstream app and streams the answers back; failures become short
+/// 502/504 answers. Cheap to clone (one per worker shares nothing but its upstream pool).
+#[derive(Clone)]
+pub struct Forwarder {
+    inner: Arc<Inner>,
 }
 
-/// Sends requests to the upstream app and streams the answers back.
-pub struct Forwarder {
+struct Inner {
     client: UpstreamClient,
     scheme: Scheme,
     authority: Authority,
     base_path: String,
     timeout: Duration,
-    /// Tells spliced (WebSocket) connections to close at shutdown.
-    upgrades_stop: watch::Sender<bool>,
-    /// Request and response hooks (the snippet injection).
-    filter: Option<Arc<dyn Filter>>,
+    /// Turns true when spliced (WebSocket) connections must close (shutdown).
+    upgrades_closed: watch::Receiver<bool>,
 }
 
-/// A future boxed so that [`Filter`] stays object safe.
+/// Closes every spliced (WebSocket) connection of the forwarders subscribed to it, once
+/// HTTP requests have drained at shutdown.
+pub struct Upgrades(watch::Sender<bool>);
+
+impl Default for Upgrades {
+    fn default() -> Self {
+        Upgrades(watch::Sender::new(false))
+    }
+}
+
+impl Upgrades {
+    /// What a forwarder watches.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Closes every spliced connection.
+    pub fn close(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// A future boxed so that it can be named in a [`Service`] impl.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Hooks around forwarding, named after Pingora's phases: `request_filter` runs before the
-/// request goes upstream and may change it; what it returns sees the response head and may
-/// swap the body.
-pub trait Filter: Send + Sync + 'static {
-    /// Inspects (and may change) the request; says whether to forward it (with the hook for
-    /// its response, if any) or answer it directly.
-    fn request_filter<'a>(
-        &'a self,
-        request: &'a mut Request<Incoming>,
-        downstream: Downstream,
-    ) -> BoxFuture<'a, FilterOutcome>;
-}
-
-/// What a [`Filter`] decided about a request.
-pub enum FilterOutcome {
-    /// Forward it; the hook, if any, sees the response.
-    Forward(Option<Box<dyn ResponseHook>>),
-    /// Do not forward: send this response (an endpoint of the proxy's own).
-    Respond(Response<ProxyBody>),
-}
-
-/// The response half of a [`Filter`], carrying what the request half learned.
-pub trait ResponseHook: Send {
-    /// Returns the response to send (the same one, or a rewritten one).
-    fn response_filter(self: Box<Self>, response: Response<ProxyBody>) -> Response<ProxyBody>;
-}
-
 impl Forwarder {
-    /// A forwarder for `[upstream]`, using the pooled `client`.
-    pub fn new(client: UpstreamClient, upstream: &UpstreamConfig) -> Self {
+    /// A forwarder for `[upstream]`, using the pooled `client`; spliced connections close
+    /// when `upgrades_closed` turns true.
+    pub fn new(
+        client: UpstreamClient,
+        upstream: &UpstreamConfig,
+        upgrades_closed: watch::Receiver<bool>,
+    ) -> Self {
         let base_path = upstream.url.path().trim_end_matches('/').to_string();
         Forwarder {
-            client,
-            scheme: upstream.url.scheme().cloned().unwrap_or(Scheme::HTTP),
-            // Config validation guarantees an authority; the fallback is never used.
-            authority: upstream
-                .url
-                .authority()
-                .cloned()
-                .unwrap_or_else(|| Authority::from_static("127.0.0.1")),
-            base_path,
-            timeout: upstream.timeout,
-            upgrades_stop: watch::Sender::new(false),
-            filter: None,
+            inner: Arc::new(Inner {
+                client,
+                scheme: upstream.url.scheme().cloned().unwrap_or(Scheme::HTTP),
+                // Config validation guarantees an authority; the fallback is never used.
+                authority: upstream
+                    .url
+                    .authority()
+                    .cloned()
+                    .unwrap_or_else(|| Authority::from_static("127.0.0.1")),
+                base_path,
+                timeout: upstream.timeout,
+                upgrades_closed,
+            }),
         }
     }
+}
 
-    /// Runs `filter` around every request.
-    pub fn with_filter(mut self, filter: Arc<dyn Filter>) -> Self {
-        self.filter = Some(filter);
-        self
+impl Service<Request<Incoming>> for Forwarder {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
-    /// Closes every spliced WebSocket connection (called once HTTP requests have drained).
-    pub fn close_upgrades(&self) {
-        self.upgrades_stop.send_replace(true);
-    }
-
-    /// Proxies one request; errors become short 502/504 responses, and one access log
-    /// line is written per request.
-    pub async fn forward(
-        &self,
-        req: Request<Incoming>,
-        downstream: Downstream,
-    ) -> Response<ProxyBody> {
-        let started = Instant::now();
-        let method = req.method().clone();
-        // The path only: query strings may carry tokens.
-        let path = req.uri().path().to_owned();
-        let mut req = req;
-        let outcome = match &self.filter {
-            Some(filter) => filter.request_filter(&mut req, downstream).await,
-            None => FilterOutcome::Forward(None),
-        };
-        let response = match outcome {
-            FilterOutcome::Respond(response) => response,
-            FilterOutcome::Forward(hook) => {
-                let response = match self.try_forward(req, downstream).await {
-                    Ok(response) => response,
-                    Err(err) => {
-                        warn!(
-                            %method, path, fault = %err.fault(), status = err.status().as_u16(),
-                            error = %err.causes(), "request failed"
-                        );
-                        err.response()
-                    }
-                };
-                match hook {
-                    Some(hook) => hook.response_filter(response),
-                    None => response,
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            // The server always says who the client is; a bare call is a local one.
+            let downstream =
+                request
+                    .extensions()
+                    .get::<Downstream>()
+                    .copied()
+                    .unwrap_or(Downstream {
+                        peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                        scheme: "http",
+                    });
+            // Both cheap clones (shared bytes), for the failure's log line.
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            Ok(match inner.try_forward(request, downstream).await {
+                Ok(response) => response,
+                Err(err) => {
+                    // The path only: query strings may carry tokens.
+                    warn!(
+                        %method, path = uri.path(), fault = %err.fault(),
+                        status = err.status().as_u16(), error = %err.causes(), "request failed"
+                    );
+                    err.response()
                 }
-            }
-        };
-        info!(
-            target: "access",
-            %method,
-            path,
-            status = response.status().as_u16(),
-            // Whole microseconds: prints as 0.14, not 0.14040799999999998.
-            latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
-            client = %downstream.peer.ip(),
-        );
-        response
+            })
+        })
     }
+}
 
+impl Inner {
     async fn try_forward(
         &self,
         mut req: Request<Incoming>,
@@ -207,7 +191,7 @@ impl Forwarder {
                 headers::restore_upgrade(response.headers_mut(), protocol);
             }
             let upstream_upgrade = hyper::upgrade::on(&mut response);
-            let mut stop = self.upgrades_stop.subscribe();
+            let mut stop = self.upgrades_closed.clone();
             tokio::spawn(async move {
                 match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok((client, app)) => {

@@ -1,5 +1,6 @@
 //! The reverse proxy: listeners, forwarding, hop-by-hop hygiene and upstream errors.
 
+mod access;
 mod body;
 mod client;
 mod error;
@@ -11,16 +12,16 @@ pub mod tls;
 mod workers;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
+pub use access::{AccessFuture, AccessLog, AccessLogLayer};
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
-pub use forward::{BoxFuture, Downstream, Filter, FilterOutcome, Forwarder, ResponseHook};
+pub use forward::{BoxFuture, Forwarder, Upgrades};
 pub use server::{Server, WorkerTask};
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,60 +39,34 @@ pub enum StartError {
     },
 }
 
-/// Everything the proxy builds from the config before it binds: checked by `check` too.
-pub struct Prepared {
-    tls: Option<TlsAcceptor>,
-    /// The first worker's forwarder (building it checks the upstream settings).
-    forwarder: Arc<Forwarder>,
-    filter: Option<Arc<dyn Filter>>,
-}
-
-/// A forwarder with its own upstream pool (one per worker), with `filter` around requests.
-fn forwarder(
-    config: &Config,
-    filter: Option<&Arc<dyn Filter>>,
-) -> Result<Arc<Forwarder>, StartError> {
-    let client =
-        client::build(&config.upstream, config.server.workers).map_err(tls::TlsError::from)?;
-    let mut forwarder = Forwarder::new(client, &config.upstream);
-    if let Some(filter) = filter {
-        forwarder = forwarder.with_filter(filter.clone());
-    }
-    Ok(Arc::new(forwarder))
-}
-
-/// Builds the TLS front end and the upstream client, with `filter` around every request;
-/// fails on unusable TLS files.
-pub fn prepare(config: &Config, filter: Option<Arc<dyn Filter>>) -> Result<Prepared, StartError> {
+/// The HTTPS front end `[server]` asks for, if any; fails on unusable TLS files.
+pub fn tls_acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, StartError> {
     crate::net::install_crypto_provider();
-    let tls = match &config.server.tls {
+    Ok(match &config.tls {
         Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
         None => None,
-    };
-    Ok(Prepared {
-        tls,
-        forwarder: forwarder(config, filter.as_ref())?,
-        filter,
     })
 }
 
-/// Binds every `server.listen` address and returns the ready server.
-pub async fn bind(prepared: Prepared, config: &Config) -> Result<Server, StartError> {
-    let mut listeners = Vec::new();
-    for &addr in &config.server.listen {
-        let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
-        listeners.push(listener);
-    }
-    let mut forwarders = vec![prepared.forwarder.clone()];
-    for _ in 1..config.server.workers {
-        forwarders.push(forwarder(config, prepared.filter.as_ref())?);
-    }
-    Ok(Server::new(
-        listeners,
-        prepared.tls,
-        &config.server,
-        forwarders,
+/// The forwarder of one worker, with its own upstream pool; fails on an unusable
+/// `upstream.ca_file`.
+pub fn forwarder(config: &Config, upgrades: &Upgrades) -> Result<Forwarder, StartError> {
+    let client =
+        client::build(&config.upstream, config.server.workers).map_err(tls::TlsError::from)?;
+    Ok(Forwarder::new(
+        client,
+        &config.upstream,
+        upgrades.subscribe(),
     ))
+}
+
+/// Binds every `server.listen` address.
+pub fn listen_all(config: &ServerConfig) -> Result<Vec<std::net::TcpListener>, StartError> {
+    config
+        .listen
+        .iter()
+        .map(|&addr| listen(addr).map_err(|source| StartError::Bind { addr, source }))
+        .collect()
 }
 
 /// A listening socket; IPv6 sockets are IPv6-only, so `0.0.0.0:p` and `[::]:p` can both be

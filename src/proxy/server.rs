@@ -8,6 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -15,20 +19,23 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
+use tower::{BoxError, Service, ServiceExt};
 use tracing::{debug, info, warn};
 
-use super::forward::{Downstream, Forwarder};
+use super::forward::Upgrades;
 use super::preface::{Prefixed, read_preface};
 use super::workers;
 use crate::config::ServerConfig;
+use crate::net::Downstream;
 
 /// Bound listeners and what each worker needs to serve them; [`Server::serve`] runs the
 /// workers until the shutdown signal, then drains connections.
-pub struct Server {
+pub struct Server<S> {
     listeners: Vec<std::net::TcpListener>,
     settings: Arc<Settings>,
-    /// One per worker: each worker keeps its own pool of upstream connections.
-    forwarders: Vec<Arc<Forwarder>>,
+    /// One per worker: each worker's stack keeps its own pool of upstream connections.
+    services: Vec<S>,
+    upgrades: Upgrades,
     worker_task: Option<WorkerTask>,
 }
 
@@ -44,13 +51,24 @@ struct Settings {
     shutdown_timeout: Duration,
 }
 
-impl Server {
-    /// Wraps already bound (non-blocking) listeners; one worker per forwarder.
+impl<S, B> Server<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Wraps already bound (non-blocking) listeners; one worker per service, each serving
+    /// its connections with its own; `upgrades` closes spliced connections at shutdown.
     pub fn new(
         listeners: Vec<std::net::TcpListener>,
         tls: Option<TlsAcceptor>,
         config: &ServerConfig,
-        forwarders: Vec<Arc<Forwarder>>,
+        services: Vec<S>,
+        upgrades: Upgrades,
     ) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -71,7 +89,8 @@ impl Server {
                 handshake_timeout: config.header_read_timeout,
                 shutdown_timeout: config.shutdown_timeout,
             }),
-            forwarders,
+            services,
+            upgrades,
             worker_task: None,
         }
     }
@@ -102,26 +121,32 @@ impl Server {
         let Server {
             listeners,
             settings,
-            forwarders,
+            services,
+            upgrades,
             worker_task,
         } = self;
-        let mut queues = Vec::with_capacity(forwarders.len());
-        let workers = workers::start(forwarders.len(), |index, drained| {
+        let upgrades = Arc::new(upgrades);
+        let mut queues = Vec::with_capacity(services.len());
+        let mut services = services.into_iter();
+        let workers = workers::start(services.len(), |_, drained| {
             let (queue, accepted) = mpsc::unbounded_channel();
             queues.push(queue);
             let settings = settings.clone();
-            let forwarder = forwarders[index].clone();
+            let service = services.next();
+            let upgrades = upgrades.clone();
             let task = worker_task.as_ref().map(|task| task());
             async move {
                 let task = task.map(tokio::spawn);
-                serve_worker(accepted, settings, forwarder.clone()).await;
+                if let Some(service) = service {
+                    serve_worker(accepted, settings, service).await;
+                }
                 if let Some(task) = task {
                     task.abort();
                 }
                 // Every worker's runtime keeps running until all have drained: a store
                 // connection one worker opened may be serving another's last requests.
                 drained.arrive_and_wait().await;
-                forwarder.close_upgrades();
+                upgrades.close();
             }
         });
         let dealer = Arc::new(Dealer {
@@ -176,11 +201,19 @@ impl Dealer {
 
 /// One worker: serves the connections dealt to it until the dealer is gone (shutdown),
 /// then drains them.
-async fn serve_worker(
+async fn serve_worker<S, B>(
     mut accepted: mpsc::UnboundedReceiver<Accepted>,
     settings: Arc<Settings>,
-    forwarder: Arc<Forwarder>,
-) {
+    service: S,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let graceful = GracefulShutdown::new();
     let scheme = if settings.tls.is_some() {
         "https"
@@ -198,7 +231,7 @@ async fn serve_worker(
         };
         let connection = Connection {
             settings: settings.clone(),
-            forwarder: forwarder.clone(),
+            service: service.clone(),
             downstream: Downstream { peer, scheme },
         };
         tokio::spawn(connection.run(stream, graceful.watcher()));
@@ -217,23 +250,22 @@ async fn serve_worker(
 }
 
 /// Serves one connection once its first bytes arrived within `first_bytes_timeout`.
-async fn serve_io<I, S>(
+async fn serve_io<I, S, B>(
     builder: &auto::Builder<TokioExecutor>,
     mut io: I,
     first_bytes_timeout: Duration,
     downstream: Downstream,
     service: S,
     watcher: Watcher,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+) -> Result<(), BoxError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<super::ProxyBody>,
-            Error = Infallible,
-        > + Send
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Send
         + 'static,
     S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     let prefix = match read_preface(&mut io, first_bytes_timeout).await {
         Ok(Some(prefix)) => prefix,
@@ -274,24 +306,34 @@ async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>) {
 }
 
 /// One accepted client connection.
-struct Connection {
+struct Connection<S> {
     settings: Arc<Settings>,
-    forwarder: Arc<Forwarder>,
+    service: S,
     downstream: Downstream,
 }
 
-impl Connection {
+impl<S, B> Connection<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     async fn run(self, stream: TcpStream, watcher: Watcher) {
         let _ = stream.set_nodelay(true);
         let Connection {
             settings,
-            forwarder,
+            service,
             downstream,
         } = self;
         let (builder, handshake_timeout) = (&settings.builder, settings.handshake_timeout);
-        let service = service_fn(move |req| {
-            let forwarder = forwarder.clone();
-            async move { Ok::<_, Infallible>(forwarder.forward(req, downstream).await) }
+        // Each request says who the client is, for X-Forwarded-For and the access log.
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(downstream);
+            service.clone().oneshot(request)
         });
         let result = match &settings.tls {
             None => {
