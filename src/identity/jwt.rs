@@ -11,7 +11,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use super::{Check, Diagnosis, Finding, Resolution, ResolveFuture, Session, SessionResolver, User};
+use super::{
+    Check, Diagnosis, Finding, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
+    User,
+};
 use crate::config::{FieldMap, JwtResolverConfig, SecretOrigin};
 
 /// Most verified tokens remembered at once.
@@ -199,6 +202,10 @@ impl SessionResolver for JwtResolver {
     fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a> {
         let resolution = self.resolve_now(session.cookie);
         Box::pin(std::future::ready(Ok(resolution)))
+    }
+
+    fn resolve_in_process(&self, session: Session<'_>) -> Option<Result<Resolution, ResolveError>> {
+        Some(Ok(self.resolve_now(session.cookie)))
     }
 
     fn describe(&self) -> String {

@@ -73,6 +73,15 @@ pub trait SessionResolver: Send + Sync + 'static {
     /// Resolves the session.
     fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a>;
 
+    /// The resolution, computed now, for a resolver that answers in process (a JWT) and so
+    /// needs no future; `None` (the default) for one that must wait on a store.
+    fn resolve_in_process(
+        &self,
+        _session: Session<'_>,
+    ) -> Option<Result<Resolution, ResolveError>> {
+        None
+    }
+
     /// Checks that the store answers (logged at start; never fatal).
     fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
         Box::pin(std::future::ready(Ok(())))
@@ -241,12 +250,56 @@ impl Identity {
     /// Resolves the user behind the request headers. Any failure (no cookie, a bad or
     /// expired session, a store error, a timeout) is `Anonymous`: fail closed for identity.
     pub async fn identify(&self, headers: &HeaderMap) -> Resolution {
-        let resolution = self.resolve_headers(headers).await;
+        let resolution = match self.identify_now(headers) {
+            Some(resolution) => return resolution,
+            None => self.resolve_in_store(headers).await,
+        };
+        self.vouch(&resolution);
+        resolution
+    }
+
+    /// [`identify`](Self::identify) without a future, when no store needs asking: no
+    /// usable session cookie, or a resolver that answers in process (a JWT). `None`: the
+    /// store must be asked.
+    pub fn identify_now(&self, headers: &HeaderMap) -> Option<Resolution> {
+        let resolution = match self.session(headers) {
+            None => Resolution::Anonymous,
+            Some(session) => match self.resolver.resolve_in_process(session)? {
+                Ok(resolution) => resolution,
+                Err(e) => {
+                    debug!(error = %e, "session not resolved; anonymous");
+                    Resolution::Anonymous
+                }
+            },
+        };
+        self.vouch(&resolution);
+        Some(resolution)
+    }
+
+    /// Whichever cache answered, a user means the session passed every check.
+    fn vouch(&self, resolution: &Resolution) {
         if matches!(resolution, Resolution::User(_)) {
-            // Whichever cache answered, a user means the session passed every check.
             self.diagnosis.user_resolved();
         }
-        resolution
+    }
+
+    /// The request's session, when it carries one usable session cookie.
+    fn session<'h>(&self, headers: &'h HeaderMap) -> Option<Session<'h>> {
+        let Some(value) = session_cookie(headers, &self.cookie_name) else {
+            self.no_session_cookie(headers);
+            return None;
+        };
+        if value.len() > MAX_COOKIE_LEN {
+            debug!(
+                len = value.len(),
+                "session cookie too long; treated as anonymous"
+            );
+            return None;
+        }
+        Some(Session {
+            cookie: value,
+            headers,
+        })
     }
 
     /// The session cookie's name.
@@ -256,7 +309,7 @@ impl Identity {
 
     /// Says (at debug level, names only) which cookies a request carried instead of one
     /// usable session cookie: a wrong `session.cookie` shows here.
-    pub fn no_session_cookie(&self, headers: &HeaderMap) {
+    fn no_session_cookie(&self, headers: &HeaderMap) {
         if tracing::enabled!(tracing::Level::DEBUG) && headers.contains_key(::http::header::COOKIE)
         {
             debug!(
@@ -267,32 +320,11 @@ impl Identity {
         }
     }
 
-    async fn resolve_headers(&self, headers: &HeaderMap) -> Resolution {
-        let Some(value) = session_cookie(headers, &self.cookie_name) else {
-            self.no_session_cookie(headers);
+    /// Asks the store, bounded by `session.timeout`; `identify_now` found a session.
+    async fn resolve_in_store(&self, headers: &HeaderMap) -> Resolution {
+        let Some(session) = self.session(headers) else {
             return Resolution::Anonymous;
         };
-        if value.len() > MAX_COOKIE_LEN {
-            debug!(
-                len = value.len(),
-                "session cookie too long; treated as anonymous"
-            );
-            return Resolution::Anonymous;
-        }
-        let session = Session {
-            cookie: value,
-            headers,
-        };
-        if !self.resolver.is_remote() {
-            // Answered in process (a JWT): nothing to wait for, no timer to arm.
-            return match self.resolver.resolve(session).await {
-                Ok(resolution) => resolution,
-                Err(e) => {
-                    debug!(error = %e, "session not resolved; anonymous");
-                    Resolution::Anonymous
-                }
-            };
-        }
         // The cache bounds its own lookups by `timeout` (so a cancelled lookup never leaves
         // coalesced waiters behind); this outer bound, a little later, covers the rest.
         let bound = self.timeout + OUTER_TIMEOUT_MARGIN;

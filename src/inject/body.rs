@@ -22,10 +22,10 @@ pin_project! {
             #[pin]
             inner: B,
         },
-        /// The page with the snippet inserted.
+        /// The page with the snippet inserted. Boxed: the rewriter's state is over a
+        /// kilobyte, and a response is moved several times on its way out.
         Rewritten {
-            #[pin]
-            inner: RewriteBody<B>,
+            inner: Pin<Box<RewriteBody<B>>>,
         },
         /// A body the layer wrote itself.
         Full {
@@ -35,6 +35,13 @@ pin_project! {
 }
 
 impl<B> InjectBody<B> {
+    /// The page, rewritten as it streams.
+    pub(super) fn rewritten(inner: RewriteBody<B>) -> Self {
+        InjectBody::Rewritten {
+            inner: Box::pin(inner),
+        }
+    }
+
     /// The inner body, passed through.
     pub fn identity(inner: B) -> Self {
         InjectBody::Identity { inner }
@@ -63,7 +70,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             InjectBodyProj::Identity { inner } => inner.poll_frame(cx).map_err(Into::into),
-            InjectBodyProj::Rewritten { inner } => inner.poll_frame(cx),
+            InjectBodyProj::Rewritten { inner } => inner.as_mut().poll_frame(cx),
             InjectBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }

@@ -163,9 +163,9 @@ pub(super) struct Plan {
     pending_shutdown: bool,
     booted_for: Option<String>,
     boot_visitors: bool,
-    /// The request's `Cookie` headers, kept only when it carried the session cookie: a
-    /// logout must drop that session's cached lookup.
-    pub(super) session_cookies: Option<HeaderMap>,
+    /// The request's `Cookie` header values, kept only when it carried the session cookie:
+    /// a logout must drop that session's cached lookup.
+    session_cookies: Option<Vec<HeaderValue>>,
     /// The verified user and their marker.
     user: Option<(User, String)>,
     /// The route's static attributes (only for requests that are identified).
@@ -248,7 +248,9 @@ where
             pending_shutdown: facts.pending_shutdown,
             booted_for: booted_for.map(str::to_string),
             boot_visitors: facts.boot_visitors,
-            session_cookies: facts.session_cookie.then(|| cookies_only(headers)),
+            session_cookies: facts
+                .session_cookie
+                .then(|| headers.get_all(header::COOKIE).iter().cloned().collect()),
             user: None,
             attributes: if identify {
                 route.attributes.clone()
@@ -257,24 +259,25 @@ where
             },
             secure: shared.secure(request.extensions()),
         };
-        if identify && plan.session_cookies.is_some() {
-            let identifying = shared.clone();
-            return ResponseFuture::identifying(
-                Box::pin(async move {
-                    let resolution = identifying.identity.identify(request.headers()).await;
-                    (request, resolution, inner, plan)
-                }),
-                shared.clone(),
-            );
-        }
-        if identify {
-            // Says (at debug level) which cookies came instead: a wrong `session.cookie`.
-            shared.identity.no_session_cookie(headers);
-        }
-        ResponseFuture::calling(
-            forward(shared, inner, request, plan, Resolution::Anonymous),
-            shared.clone(),
-        )
+        let resolution = match identify {
+            false => Resolution::Anonymous,
+            true => match shared.identity.identify_now(headers) {
+                Some(resolution) => resolution,
+                // A store must be asked: wait for it before calling the inner service.
+                None => {
+                    let identifying = shared.clone();
+                    return ResponseFuture::identifying(
+                        Box::pin(async move {
+                            let resolution = identifying.identity.identify(request.headers()).await;
+                            (request, resolution, inner, plan)
+                        }),
+                        shared.clone(),
+                    );
+                }
+            },
+        };
+        let calling = forward(shared, inner, request, plan, resolution);
+        ResponseFuture::calling(calling, shared.clone())
     }
 }
 
@@ -304,13 +307,17 @@ where
     (inner.call(request), plan)
 }
 
-/// The request's `Cookie` headers alone: all a later cache invalidation needs.
-fn cookies_only(headers: &HeaderMap) -> HeaderMap {
-    let mut cookies = HeaderMap::new();
-    for value in headers.get_all(header::COOKIE) {
-        cookies.append(header::COOKIE, value.clone());
+impl Plan {
+    /// The request's `Cookie` headers, when it carried the session cookie: all a cache
+    /// invalidation needs.
+    pub(super) fn session_cookies(&self) -> Option<HeaderMap> {
+        let values = self.session_cookies.as_ref()?;
+        let mut cookies = HeaderMap::with_capacity(values.len());
+        for value in values {
+            cookies.append(header::COOKIE, value.clone());
+        }
+        Some(cookies)
     }
-    cookies
 }
 
 /// Keeps only the codings the rewriter can decode, so the app never picks one we would have

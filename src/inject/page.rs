@@ -92,7 +92,7 @@ pub(super) fn insert<B>(
         format.coding.decoder(),
         format.coding.encoder(),
     );
-    Response::from_parts(parts, InjectBody::Rewritten { inner: body })
+    Response::from_parts(parts, InjectBody::rewritten(body))
 }
 
 /// The encoding named by `Content-Type`'s charset (UTF-8 when absent); `None` when

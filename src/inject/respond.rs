@@ -42,9 +42,9 @@ where
         },
     );
     if outcome.is_logout() {
-        if let Some(cookies) = &plan.session_cookies {
+        if let Some(cookies) = plan.session_cookies() {
             // Apps that destroy the session but keep the cookie must not find it cached.
-            shared.identity.forget(cookies);
+            shared.identity.forget(&cookies);
         }
     } else {
         for value in session_cookies_set(headers, shared.session_cookie()) {

@@ -6,15 +6,19 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::rt::TokioIo;
-use tokio::sync::watch;
+use pin_project_lite::pin_project;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Sleep;
 use tower::Service;
 use tracing::{debug, warn};
 
@@ -64,9 +68,6 @@ impl Upgrades {
     }
 }
 
-/// A future boxed so that it can be named in a [`Service`] impl.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 impl Forwarder {
     /// A forwarder for `[upstream]`, using the pooled `client`; spliced connections close
     /// when `upgrades_closed` turns true.
@@ -97,48 +98,125 @@ impl Forwarder {
 impl Service<Request<Incoming>> for Forwarder {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<ProxyBody>, Infallible>>;
+    type Future = ForwardFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            // The server always says who the client is; a bare call is a local one.
-            let downstream =
-                request
-                    .extensions()
-                    .get::<Downstream>()
-                    .copied()
-                    .unwrap_or(Downstream {
-                        peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-                        scheme: "http",
-                    });
-            // Both cheap clones (shared bytes), for the failure's log line.
-            let (method, uri) = (request.method().clone(), request.uri().clone());
-            Ok(match inner.try_forward(request, downstream).await {
-                Ok(response) => response,
-                Err(err) => {
-                    // The path only: query strings may carry tokens.
-                    warn!(
-                        %method, path = uri.path(), fault = %err.fault(),
-                        status = err.status().as_u16(), error = %err.causes(), "request failed"
-                    );
-                    err.response()
+    fn call(&mut self, request: Request<Incoming>) -> ForwardFuture {
+        // The server always says who the client is; a bare call is a local one.
+        let downstream = request
+            .extensions()
+            .get::<Downstream>()
+            .copied()
+            .unwrap_or(Downstream {
+                peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                scheme: "http",
+            });
+        // Both cheap clones (shared bytes), for a failure's log line.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let state = match self.inner.send(request, downstream) {
+            Ok(sent) => State::Waiting {
+                response: sent.response,
+                body_sent: Some(sent.body_sent),
+                deadline: None,
+                client_upgrade: sent.client_upgrade,
+            },
+            Err(error) => State::Failed { error: Some(error) },
+        };
+        ForwardFuture {
+            state,
+            inner: self.inner.clone(),
+            method,
+            uri,
+        }
+    }
+}
+
+/// A request on its way to the app.
+struct Sent {
+    response: ResponseFuture,
+    /// Completes once the request body has been sent in full.
+    body_sent: oneshot::Receiver<()>,
+    /// The client's side of a WebSocket upgrade it asked for.
+    client_upgrade: Option<OnUpgrade>,
+}
+
+pin_project! {
+    /// The response future of [`Forwarder`]: the app's response head, or a short 502/504
+    /// when there is none. Not boxed: it is polled in place inside the connection's future.
+    pub struct ForwardFuture {
+        #[pin]
+        state: State,
+        inner: Arc<Inner>,
+        method: Method,
+        uri: Uri,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State {
+        Failed { error: Option<ProxyError> },
+        Waiting {
+            response: ResponseFuture,
+            body_sent: Option<oneshot::Receiver<()>>,
+            // `upstream.timeout`, armed once the upload is done: a large POST is not the app
+            // being slow.
+            #[pin]
+            deadline: Option<Sleep>,
+            client_upgrade: Option<OnUpgrade>,
+        },
+    }
+}
+
+impl Future for ForwardFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match this.state.project() {
+            StateProj::Failed { error } => Err(error.take().unwrap_or(ProxyError::BadTarget)),
+            StateProj::Waiting {
+                response,
+                body_sent,
+                mut deadline,
+                client_upgrade,
+            } => match Pin::new(response).poll(cx) {
+                Poll::Ready(Ok(response)) => this.inner.received(response, client_upgrade.take()),
+                Poll::Ready(Err(e)) => Err(ProxyError::from_client(e)),
+                Poll::Pending => {
+                    if let Some(sent) = body_sent {
+                        ready!(Pin::new(sent).poll(cx)).ok();
+                        *body_sent = None;
+                        deadline.set(Some(tokio::time::sleep(this.inner.timeout)));
+                    }
+                    match deadline.as_pin_mut() {
+                        Some(deadline) => {
+                            ready!(deadline.poll(cx));
+                            Err(ProxyError::Timeout)
+                        }
+                        None => return Poll::Pending,
+                    }
                 }
-            })
-        })
+            },
+        };
+        Poll::Ready(Ok(result.unwrap_or_else(|err| {
+            // The path only: query strings may carry tokens.
+            warn!(
+                method = %this.method, path = this.uri.path(), fault = %err.fault(),
+                status = err.status().as_u16(), error = %err.causes(), "request failed"
+            );
+            err.response()
+        })))
     }
 }
 
 impl Inner {
-    async fn try_forward(
-        &self,
-        mut req: Request<Incoming>,
-        downstream: Downstream,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
+    /// Rewrites the request for the app (hop-by-hop headers, `X-Forwarded-*`, the upstream
+    /// URI) and sends it.
+    fn send(&self, mut req: Request<Incoming>, downstream: Downstream) -> Result<Sent, ProxyError> {
         let upgrade = headers::websocket_upgrade(req.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
@@ -171,18 +249,19 @@ impl Inner {
         parts.version = Version::HTTP_11;
 
         let (body, body_sent) = RequestBody::new(body);
-        let request = Request::from_parts(parts, body);
-        // upstream.timeout counts from the end of the upload: a large POST is not the app
-        // being slow.
-        let head_deadline = async {
-            let _ = body_sent.await;
-            tokio::time::sleep(self.timeout).await;
-        };
-        let mut response = tokio::select! {
-            result = self.client.request(request) => result.map_err(ProxyError::from_client)?,
-            () = head_deadline => return Err(ProxyError::Timeout),
-        };
+        Ok(Sent {
+            response: self.client.request(Request::from_parts(parts, body)),
+            body_sent,
+            client_upgrade,
+        })
+    }
 
+    /// The app's response head: hop-by-hop headers removed, a WebSocket upgrade spliced.
+    fn received(
+        &self,
+        mut response: Response<Incoming>,
+        client_upgrade: Option<OnUpgrade>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let client_upgrade = client_upgrade.ok_or(ProxyError::UnexpectedUpgrade)?;
             let protocol = response.headers().get(header::UPGRADE).cloned();

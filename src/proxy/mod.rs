@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 pub use access::{AccessFuture, AccessLog, AccessLogLayer};
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
-pub use forward::{BoxFuture, Forwarder, Upgrades};
+pub use forward::{ForwardFuture, Forwarder, Upgrades};
 pub use server::{Server, WorkerTask};
 
 use crate::config::{Config, ServerConfig};
