@@ -4,132 +4,27 @@
 //! The binary is a thin CLI over this library; see `README.md` for the architecture.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod crypto;
+#[cfg(feature = "server")]
 pub mod demo;
+mod headers;
 pub mod identity;
 pub mod inject;
 pub mod intercom;
 pub mod logout;
 pub mod net;
+#[cfg(feature = "server")]
 pub mod proxy;
+#[cfg(feature = "server")]
 mod stack;
 
-use std::future::Future;
+#[cfg(feature = "server")]
+mod run;
 
-use config::Config;
+#[cfg(feature = "server")]
+pub use run::{RunOptions, StartError, bind, prepare, run, run_with};
+#[cfg(feature = "server")]
 pub use stack::{Prepared, ProxyServer, Stack};
-
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Listeners, TLS or the upstream client.
-    #[error(transparent)]
-    Proxy(#[from] proxy::StartError),
-    /// The session resolver.
-    #[error(transparent)]
-    Identity(#[from] identity::IdentityError),
-}
-
-/// Builds everything the config describes without binding: what `check` verifies.
-pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
-    stack::prepare(config)
-}
-
-/// Builds the proxy (injection included) and binds its listeners.
-pub async fn bind(config: &Config) -> Result<ProxyServer, StartError> {
-    stack::bind(prepare(config)?, config)
-}
-
-/// How [`run_with`] runs the proxy, beyond its config.
-#[derive(Default)]
-pub struct RunOptions {
-    /// Run on each worker thread beside its connections (the binary's allocator upkeep).
-    pub worker_task: Option<proxy::WorkerTask>,
-}
-
-/// Binds and serves until `shutdown` completes, then drains in-flight requests.
-pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    run_with(config, shutdown, RunOptions::default()).await
-}
-
-/// [`run`], with [`RunOptions`].
-pub async fn run_with(
-    config: &Config,
-    shutdown: impl Future<Output = ()>,
-    options: RunOptions,
-) -> Result<(), StartError> {
-    let prepared = prepare(config)?;
-    let inject = prepared.inject().clone();
-    let mut server = stack::bind(prepared, config)?;
-    if let Some(task) = options.worker_task {
-        server = server.with_worker_task(task);
-    }
-    for addr in server.local_addrs() {
-        tracing::info!(%addr, upstream = %config.upstream.url, "listening");
-    }
-    log_plan(config, &inject.identity().describe_store());
-    // In the background: a slow or dead store must not delay serving.
-    tokio::spawn(async move { inject.identity().log_reachability().await });
-    server.serve(shutdown).await;
-    Ok(())
-}
-
-/// One line at start saying what the proxy will do with pages, so a config that means
-/// something else than intended shows before the first request does.
-fn log_plan(config: &Config, store: &str) {
-    use config::{AnonymousPolicy, CookieFormat, IdentityMode, ResolverConfig};
-    let session = &config.session;
-    let intercom = &config.intercom;
-    let resolver = match &session.resolver {
-        ResolverConfig::Jwt(jwt) => {
-            format!("jwt ({:?}, key from {})", jwt.algorithms, jwt.key_origin)
-        }
-        ResolverConfig::Http(_) => format!("http ({store})"),
-        ResolverConfig::Redis(redis) => format!(
-            "redis ({store}, key \"{}\", {})",
-            redis.key,
-            match (redis.cookie_format, &redis.cookie_secret) {
-                (CookieFormat::Raw, _) => "raw cookie".to_string(),
-                (CookieFormat::Express, None) => "express cookie, signature not checked".into(),
-                (CookieFormat::Express, Some(secret)) => {
-                    format!("express cookie signed with {}", secret.origin())
-                }
-            }
-        ),
-        ResolverConfig::Sql(_) => format!("sql ({store})"),
-    };
-    let mode = match intercom.mode {
-        IdentityMode::Jwt => format!(
-            "JWTs valid {}",
-            humantime::format_duration(intercom.token_ttl)
-        ),
-        IdentityMode::UserHash => "user_hash".to_string(),
-    };
-    let visitors = match intercom.anonymous {
-        AnonymousPolicy::Skip => "untouched (anonymous = \"skip\")",
-        AnonymousPolicy::Boot => "Messenger without identity (anonymous = \"boot\")",
-    };
-    let mut logouts = config.logout.paths.clone();
-    if config.logout.detect_cookie_clear {
-        logouts.push("responses clearing the session cookie".to_string());
-    }
-    let logouts = match logouts.is_empty() {
-        true => "none detected".to_string(),
-        false => logouts.join(", "),
-    };
-    tracing::info!(
-        session_cookie = %session.cookie,
-        %resolver,
-        user_id = %session.fields.user_id,
-        visitors,
-        routes = %config.routes.describe(),
-        %logouts,
-        "pages from {} get the Messenger (app {}, region {}, {mode}) for the users their \
-         session cookie names",
-        config.upstream.url,
-        intercom.app_id,
-        intercom.region.name(),
-    );
-}

@@ -37,7 +37,7 @@ impl Prepared {
 }
 
 /// Builds the layers, the TLS front end and a first stack; fails on anything unusable.
-pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
+pub(crate) fn prepare(config: &Config) -> Result<Prepared, StartError> {
     let inject = InjectLayer::new(InjectConfig::from_config(config)?);
     let tls = proxy::tls_acceptor(&config.server)?;
     let upgrades = Upgrades::default();
@@ -59,7 +59,7 @@ fn stack(config: &Config, inject: &InjectLayer, upgrades: &Upgrades) -> Result<S
 }
 
 /// Binds every `server.listen` address and gives each worker its stack.
-pub fn bind(prepared: Prepared, config: &Config) -> Result<ProxyServer, StartError> {
+pub(crate) fn bind(prepared: Prepared, config: &Config) -> Result<ProxyServer, StartError> {
     let listeners = proxy::listen_all(&config.server)?;
     let mut stacks = vec![prepared.first];
     for _ in 1..config.server.workers {

@@ -35,7 +35,7 @@ fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// The names of the cookies a request carries, comma-separated, for a debug line (never
 /// their values).
-pub fn cookie_names(headers: &HeaderMap) -> String {
+pub(super) fn cookie_names(headers: &HeaderMap) -> String {
     headers
         .get_all(COOKIE)
         .iter()

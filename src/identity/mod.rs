@@ -6,12 +6,16 @@
 mod cache;
 mod cookie;
 mod diagnose;
+#[cfg(feature = "redis")]
 mod express;
 mod fields;
+#[cfg(feature = "http-resolver")]
 mod http;
 mod jwt;
 mod limit;
+#[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "sql")]
 mod sql;
 
 use std::future::Future;
@@ -27,11 +31,15 @@ pub use crate::intercom::User;
 pub use cache::CachedResolver;
 pub use cookie::session_cookie;
 pub use diagnose::{Check, Diagnosis, Finding};
+#[cfg(feature = "redis")]
 pub use express::{ExpressCookieError, express_session_id};
 pub use fields::user_from_document;
+#[cfg(feature = "http-resolver")]
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
+#[cfg(feature = "redis")]
 pub use redis::RedisResolver;
+#[cfg(feature = "sql")]
 pub use sql::SqlResolver;
 
 use crate::config::{ResolverConfig, SessionConfig};
@@ -124,6 +132,23 @@ pub struct Identity {
     diagnosis: Arc<Diagnosis>,
 }
 
+/// The error for a resolver this build leaves out (a feature turned off).
+#[allow(dead_code)] // every resolver built in
+fn not_built(resolver: &ResolverConfig) -> IdentityError {
+    let (name, feature) = match resolver {
+        ResolverConfig::Jwt(_) => ("jwt", "default"),
+        ResolverConfig::Http(_) => ("http", "http-resolver"),
+        ResolverConfig::Redis(_) => ("redis", "redis"),
+        ResolverConfig::Sql(_) => ("sql", "sql"),
+    };
+    IdentityError::Config {
+        key: "session.resolver",
+        message: format!(
+            "this build has no \"{name}\" resolver (built without the cargo feature \"{feature}\")"
+        ),
+    }
+}
+
 /// Why the identity layer could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -151,6 +176,7 @@ impl Identity {
                 config.cache_ttl,
                 diagnosis.clone(),
             )),
+            #[cfg(feature = "http-resolver")]
             ResolverConfig::Http(http) => CachedResolver::wrap(
                 Box::new(HttpResolver::new(
                     http,
@@ -161,6 +187,7 @@ impl Identity {
                 config.cache_ttl,
                 config.timeout,
             ),
+            #[cfg(feature = "redis")]
             ResolverConfig::Redis(redis) => CachedResolver::wrap(
                 Box::new(RedisResolver::new(
                     redis,
@@ -171,6 +198,7 @@ impl Identity {
                 config.cache_ttl,
                 config.timeout,
             ),
+            #[cfg(feature = "sql")]
             ResolverConfig::Sql(sql) => CachedResolver::wrap(
                 Box::new(SqlResolver::new(
                     sql,
@@ -181,6 +209,8 @@ impl Identity {
                 config.cache_ttl,
                 config.timeout,
             ),
+            #[allow(unreachable_patterns)] // every resolver built in
+            other => return Err(not_built(other)),
         };
         Ok(Identity {
             diagnosis,

@@ -48,6 +48,8 @@ impl RedisResolver {
         timeout: Duration,
         diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
+        // rediss:// uses rustls with the process-wide provider.
+        crate::net::install_crypto_provider();
         let client =
             redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
                 key: "session.redis.url",

@@ -12,7 +12,7 @@
 //! - [`ResponseFuture`]: waits for the inner response head;
 //! - [`InjectBody`]: the inner body untouched (the identity variant), or rewritten.
 //!
-//! What happens to each request and response is one pure function, [`decide`]; the rest
+//! What happens to each request and response is one pure function, [`decide()`]; the rest
 //! carries it out. The streaming work (`stream.rs`, `rewrite.rs`, `codec.rs`, `csp.rs`,
 //! `memo.rs`, `scan.rs`) knows nothing of sessions.
 //!
@@ -58,7 +58,7 @@ pub use decide::{Outcome, decide};
 pub use future::ResponseFuture;
 pub use layer::{Inject, InjectLayer};
 pub use memo::HeadMemo;
-pub use rewrite::{PagePlan, PageRewriter};
+pub use rewrite::{PagePlan, PageRewriter, RewriteError};
 pub use scan::MessengerMarkers;
 pub use stream::RewriteBody;
 pub use token::TokenEndpoint;

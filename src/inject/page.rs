@@ -15,9 +15,9 @@ use super::memo::HeadMemo;
 use super::rewrite::{PagePlan, PageRewriter};
 use super::scan::MessengerMarkers;
 use super::stream::RewriteBody;
+use crate::headers::header_tokens;
 use crate::intercom::IntercomHosts;
 use crate::intercom::Snippet;
-use crate::proxy::headers::header_tokens;
 
 static CSP: HeaderName = HeaderName::from_static("content-security-policy");
 static CSP_REPORT_ONLY: HeaderName = HeaderName::from_static("content-security-policy-report-only");

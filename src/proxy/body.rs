@@ -108,7 +108,7 @@ pin_project! {
 
 impl RequestBody {
     /// Wraps `inner`; the receiver completes once the body has been sent (or dropped).
-    pub fn new(inner: Incoming) -> (Self, oneshot::Receiver<()>) {
+    pub(crate) fn new(inner: Incoming) -> (Self, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
         let sent = if inner.is_end_stream() {
             let _ = tx.send(());

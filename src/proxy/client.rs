@@ -13,10 +13,13 @@ use crate::net::{self, CaFileError};
 const MAX_IDLE_UPSTREAM: usize = 128;
 
 /// The upstream client: keep-alive pool, http and https, request bodies streamed.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Builds the pooled client for `[upstream]`.
-pub fn build(config: &UpstreamConfig, workers: usize) -> Result<UpstreamClient, CaFileError> {
+pub(crate) fn build(
+    config: &UpstreamConfig,
+    workers: usize,
+) -> Result<UpstreamClient, CaFileError> {
     let tls = if config.url.scheme_str() == Some("https") {
         net::client_tls(config.ca_file.as_deref())?
     } else {

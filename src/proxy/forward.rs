@@ -71,7 +71,7 @@ impl Upgrades {
 impl Forwarder {
     /// A forwarder for `[upstream]`, using the pooled `client`; spliced connections close
     /// when `upgrades_closed` turns true.
-    pub fn new(
+    pub(crate) fn new(
         client: UpstreamClient,
         upstream: &UpstreamConfig,
         upgrades_closed: watch::Receiver<bool>,

@@ -18,7 +18,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Reads until the protocol can be told (the h2 preface, or the first byte that departs from
 /// it). `Ok(None)`: the client closed or sent nothing in time.
-pub async fn read_preface<S: AsyncRead + Unpin>(
+pub(super) async fn read_preface<S: AsyncRead + Unpin>(
     stream: &mut S,
     timeout: Duration,
 ) -> io::Result<Option<Bytes>> {
@@ -52,7 +52,7 @@ pin_project! {
 
 impl<S> Prefixed<S> {
     /// Replays `prefix`, then reads from `inner`.
-    pub fn new(prefix: Bytes, inner: S) -> Self {
+    pub(super) fn new(prefix: Bytes, inner: S) -> Self {
         Prefixed { prefix, inner }
     }
 }

@@ -1,26 +1,16 @@
-//! Connections: who is on the other end of an incoming one ([`Downstream`], which the server
-//! puts in each request's extensions), and for outgoing ones, shared by the proxy (to the
-//! app) and the identity layer (to an introspection URL), the rustls client config and the
-//! pooled connector's settings.
+//! The client side of outgoing connections: rustls config and the pooled connector.
 
-use std::net::SocketAddr;
 use std::path::Path;
+#[cfg(feature = "client")]
 use std::time::Duration;
 
+#[cfg(feature = "client")]
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+#[cfg(feature = "client")]
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
-
-/// The client side of one incoming connection, in each request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct Downstream {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// `"http"` or `"https"`: how the client reached the proxy.
-    pub scheme: &'static str,
-}
 
 /// The CA file given for an `https` upstream is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +58,7 @@ pub fn client_tls_without_roots() -> ClientConfig {
         .with_no_client_auth()
 }
 
+#[cfg(feature = "client")]
 /// A connector for `http` and `https` URLs over HTTP/1.1 (WebSocket upgrades need it end to
 /// end, as in nginx), with Nagle off and connecting bounded by `connect_timeout`.
 pub fn connector(tls: ClientConfig, connect_timeout: Duration) -> HttpsConnector<HttpConnector> {
