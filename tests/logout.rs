@@ -100,31 +100,6 @@ fn expires_intercom_session(headers: &HeaderMap) -> bool {
         .any(|c| c.starts_with("intercom-session-testapp1=;") && c.contains("Max-Age=0"))
 }
 
-/// The snippet's script text, if any.
-fn script(page: &str) -> Option<String> {
-    let start = page
-        .find("<script>(function(){var w=window")
-        .or_else(|| page.find("<script>window.intercomSettings="))?;
-    let end = start + page[start..].find("</script>")?;
-    Some(page[start..end].to_string())
-}
-
-/// Whether the page runs the shutdown up front (right after the loader), as opposed to the
-/// refresh script's conditional one.
-fn runs_shutdown(page: &str) -> bool {
-    script(page).is_some_and(|s| s.contains("})();window.Intercom('shutdown');"))
-}
-
-/// The JWT the page boots with, explicitly (after a shutdown) or through intercomSettings.
-fn booted_user(page: &str) -> Option<String> {
-    let s = script(page)?;
-    let at = s.find("intercom_user_jwt\":\"")? + "intercom_user_jwt\":\"".len();
-    let token = &s[at..at + s[at..].find('"')?];
-    verify_messenger_jwt(token)["user_id"]
-        .as_str()
-        .map(str::to_string)
-}
-
 /// An app with a login that sets the session cookie, logouts of every shape, and pages.
 async fn app() -> Upstream {
     upstream(|req| async move {

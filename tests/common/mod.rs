@@ -388,6 +388,31 @@ pub fn messenger_user(page: &str) -> Option<String> {
     claims["user_id"].as_str().map(str::to_string)
 }
 
+/// The snippet's script text, if any.
+pub fn script(page: &str) -> Option<String> {
+    let start = page
+        .find("<script>(function(){var w=window")
+        .or_else(|| page.find("<script>window.intercomSettings="))?;
+    let end = start + page[start..].find("</script>")?;
+    Some(page[start..end].to_string())
+}
+
+/// Whether the page runs the shutdown up front (right after the loader), as opposed to the
+/// refresh script's conditional one.
+pub fn runs_shutdown(page: &str) -> bool {
+    script(page).is_some_and(|s| s.contains("})();window.Intercom('shutdown');"))
+}
+
+/// The JWT the page boots with, explicitly (after a shutdown) or through intercomSettings.
+pub fn booted_user(page: &str) -> Option<String> {
+    let s = script(page)?;
+    let at = s.find("intercom_user_jwt\":\"")? + "intercom_user_jwt\":\"".len();
+    let token = &s[at..at + s[at..].find('"')?];
+    verify_messenger_jwt(token)["user_id"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// GET a page as a browser would, with `cookie` as the whole Cookie header.
 pub async fn get_page(
     proxy: &Proxy,
