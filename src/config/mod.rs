@@ -7,6 +7,7 @@
 mod intercom;
 mod network;
 mod reader;
+mod resolvers;
 mod routes;
 mod secret;
 mod session;
@@ -17,12 +18,12 @@ use std::path::Path;
 pub use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
 pub use intercom::IntercomConfig;
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
+pub use resolvers::{
+    CookieFormat, HttpResolverConfig, JwtResolverConfig, RedisResolverConfig, SqlResolverConfig,
+};
 pub use routes::{LogoutConfig, Route, Routes};
 pub use secret::{ProcessEnv, Secret, SecretEnv, SecretOrigin};
-pub use session::{
-    CookieFormat, FieldMap, HttpResolverConfig, JwtResolverConfig, RedisResolverConfig,
-    ResolverConfig, SessionConfig, SqlResolverConfig,
-};
+pub use session::{FieldMap, ResolverConfig, SessionConfig};
 
 use reader::{Issues, Section};
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use http::Uri;
-use jsonwebtoken::{Algorithm, DecodingKey};
-
-use super::network::http_url;
 use super::reader::Section;
-use super::secret::{Secret, SecretEnv, SecretOrigin, read_secret, skip_secret};
+use super::resolvers::{
+    HTTP_KEYS, HttpResolverConfig, JWT_KEYS, JwtResolverConfig, REDIS_KEYS, RedisResolverConfig,
+    SQL_KEYS, SqlResolverConfig, read_http, read_jwt, read_redis, read_sql,
+};
+use super::secret::SecretEnv;
 
 pub(super) const KEYS: &[&str] = &[
     "cookie",
@@ -20,16 +20,6 @@ pub(super) const KEYS: &[&str] = &[
     "redis",
     "sql",
 ];
-const JWT_KEYS: &[&str] = &["algorithms", "key_env", "key_file"];
-const HTTP_KEYS: &[&str] = &["url"];
-const REDIS_KEYS: &[&str] = &[
-    "url",
-    "key",
-    "cookie_format",
-    "cookie_secret_env",
-    "cookie_secret_file",
-];
-const SQL_KEYS: &[&str] = &["url", "query"];
 const RESOLVERS: &[&str] = &["jwt", "http", "redis", "sql"];
 
 /// `[session]`.
@@ -58,55 +48,6 @@ pub enum ResolverConfig {
     Redis(RedisResolverConfig),
     /// Sessions live in PostgreSQL or MySQL/MariaDB.
     Sql(SqlResolverConfig),
-}
-
-/// `[session.jwt]`.
-#[derive(Clone)]
-pub struct JwtResolverConfig {
-    /// Accepted algorithms (one family: HMAC, RSA, EC or EdDSA).
-    pub algorithms: Vec<Algorithm>,
-    /// The verification key, parsed once.
-    pub key: DecodingKey,
-    /// Where the key was read from, for warnings.
-    pub key_origin: SecretOrigin,
-}
-
-/// `[session.http]`.
-#[derive(Clone, Debug)]
-pub struct HttpResolverConfig {
-    /// The introspection endpoint.
-    pub url: Uri,
-}
-
-/// `[session.redis]`. No `Debug`: the URL may carry a password.
-#[derive(Clone)]
-pub struct RedisResolverConfig {
-    /// `redis://` or `rediss://` URL.
-    pub url: String,
-    /// Key template containing `{sid}`.
-    pub key: String,
-    /// How the cookie carries the session id.
-    pub cookie_format: CookieFormat,
-    /// express-session cookie signing secret, when signatures are verified.
-    pub cookie_secret: Option<Secret>,
-}
-
-/// How a session cookie carries the session id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CookieFormat {
-    /// The cookie value is the id.
-    Raw,
-    /// `s:<sid>.<signature>`, URL-encoded (express-session).
-    Express,
-}
-
-/// `[session.sql]`. No `Debug`: the URL may carry a password.
-#[derive(Clone)]
-pub struct SqlResolverConfig {
-    /// `postgres://` or `mysql://` URL.
-    pub url: String,
-    /// Query with one parameter, the session id.
-    pub query: String,
 }
 
 /// `[session.fields]`: JSON pointers into the session document.
@@ -249,198 +190,6 @@ fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {
         email,
         name,
         custom,
-    })
-}
-
-/// Returns `Some(None)` for a valid section of a resolver that is not in use.
-fn read_jwt(
-    mut s: Section<'_>,
-    in_use: bool,
-    env: &dyn SecretEnv,
-) -> Option<Option<JwtResolverConfig>> {
-    let mut algorithms = Vec::new();
-    let mut ok = true;
-    match s.string_list("algorithms") {
-        None if !s.has("algorithms") => algorithms.push(Algorithm::HS256),
-        None => ok = false,
-        Some(list) if list.is_empty() => {
-            s.issue("algorithms", "empty list (expected e.g. [\"HS256\"])");
-            ok = false;
-        }
-        Some(list) => {
-            for name in list {
-                match name.parse::<Algorithm>() {
-                    Ok(a) => algorithms.push(a),
-                    Err(_) => {
-                        s.issue(
-                            "algorithms",
-                            format!("unknown algorithm {name:?} (expected HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-        }
-    }
-    let families: Vec<_> = algorithms.iter().map(|a| family(*a)).collect();
-    if families.windows(2).any(|w| w[0] != w[1]) {
-        s.issue(
-            "algorithms",
-            "mixes algorithm families; one key verifies only HS*, RS*/PS*, ES* or EdDSA",
-        );
-        ok = false;
-    }
-    // Read before the keys are consumed: a key that does not parse names its own source.
-    let key_source = if s.has("key_file") {
-        "key_file"
-    } else {
-        "key_env"
-    };
-    let secret = if in_use {
-        read_secret(&mut s, "key", true, env)
-    } else {
-        skip_secret(&mut s, "key")
-    };
-    let key = match (in_use && ok, &secret) {
-        (true, Some(secret)) => {
-            let material = secret.expose();
-            let parsed = match families.first().copied().unwrap_or(Family::Hmac) {
-                Family::Hmac => Ok(DecodingKey::from_secret(material)),
-                Family::Rsa => DecodingKey::from_rsa_pem(material),
-                Family::Ec => DecodingKey::from_ec_pem(material),
-                Family::Ed => DecodingKey::from_ed_pem(material),
-            };
-            match parsed {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    s.issue(key_source, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    s.finish();
-    if !in_use {
-        return Some(None);
-    }
-    Some(Some(JwtResolverConfig {
-        algorithms,
-        key: key?,
-        key_origin: secret.map(|s| s.origin().clone())?,
-    }))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Family {
-    Hmac,
-    Rsa,
-    Ec,
-    Ed,
-}
-
-fn family(a: Algorithm) -> Family {
-    use Algorithm::*;
-    match a {
-        HS256 | HS384 | HS512 => Family::Hmac,
-        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => Family::Rsa,
-        ES256 | ES384 => Family::Ec,
-        _ => Family::Ed,
-    }
-}
-
-fn read_http(mut s: Section<'_>) -> Option<HttpResolverConfig> {
-    let url = s
-        .required_string("url", "\"http://127.0.0.1:3000/api/me\"")
-        .and_then(|raw| http_url(&s, "url", &raw));
-    s.finish();
-    Some(HttpResolverConfig { url: url? })
-}
-
-fn read_redis(
-    mut s: Section<'_>,
-    in_use: bool,
-    env: &dyn SecretEnv,
-) -> Option<RedisResolverConfig> {
-    let url = s
-        .required_string("url", "\"redis://127.0.0.1:6379/0\"")
-        .and_then(|u| {
-            if u.starts_with("redis://") || u.starts_with("rediss://") {
-                Some(u)
-            } else {
-                // The URL may hold a password: name its scheme only.
-                let scheme = u.split("://").next().unwrap_or_default();
-                s.issue(
-                    "url",
-                    format!(
-                        "invalid Redis URL scheme {scheme:?} (expected redis://… or rediss://…)"
-                    ),
-                );
-                None
-            }
-        });
-    let key = match s.string("key") {
-        None => Some("sess:{sid}".to_string()),
-        Some(k) if k.contains("{sid}") => Some(k),
-        Some(k) => {
-            s.issue(
-                "key",
-                format!("key template {k:?} has no {{sid}} (expected e.g. \"sess:{{sid}}\")"),
-            );
-            None
-        }
-    };
-    let cookie_format = match s
-        .choice("cookie_format", "cookie format", &["raw", "express"])
-        .as_deref()
-    {
-        Some("express") => CookieFormat::Express,
-        _ => CookieFormat::Raw,
-    };
-    let cookie_secret = if in_use {
-        read_secret(&mut s, "cookie_secret", false, env)
-    } else {
-        skip_secret(&mut s, "cookie_secret")
-    };
-    s.finish();
-    Some(RedisResolverConfig {
-        url: url?,
-        key: key?,
-        cookie_format,
-        cookie_secret,
-    })
-}
-
-fn read_sql(mut s: Section<'_>) -> Option<SqlResolverConfig> {
-    let url = s.required_string("url", "\"postgres://app@127.0.0.1/app\"");
-    let flavour = url.as_deref().and_then(|u| {
-        let scheme = u.split("://").next().unwrap_or_default();
-        match scheme {
-            "postgres" | "postgresql" => Some("$1"),
-            "mysql" | "mariadb" => Some("?"),
-            _ => {
-                s.issue("url", format!("unsupported database URL scheme {scheme:?} (expected postgres://, postgresql://, mysql:// or mariadb://)"));
-                None
-            }
-        }
-    });
-    let query = s.required_string(
-        "query",
-        "\"SELECT user_id, email FROM sessions WHERE id = $1\"",
-    );
-    if let (Some(q), Some(placeholder)) = (&query, flavour)
-        && !q.contains(placeholder)
-    {
-        s.issue(
-            "query",
-            format!("query has no {placeholder} parameter for the session id"),
-        );
-    }
-    s.finish();
-    flavour?;
-    Some(SqlResolverConfig {
-        url: url?,
-        query: query?,
     })
 }
 

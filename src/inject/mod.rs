@@ -43,6 +43,7 @@ mod future;
 mod layer;
 mod memo;
 mod page;
+mod parser;
 mod respond;
 mod rewrite;
 mod scan;
