@@ -19,7 +19,7 @@ pub use access::{AccessFuture, AccessLog, AccessLogLayer};
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
 pub use forward::{ForwardFuture, Forwarder, Upgrades};
-pub use server::{Server, WorkerTask};
+pub use server::{Serve, Server, WorkerTask};
 
 use crate::config::{Config, ServerConfig};
 

@@ -43,15 +43,27 @@ pub struct Server<S> {
 /// binary gives its allocator's per-thread housekeeping).
 pub type WorkerTask = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// What every worker serves connections with.
-struct Settings {
-    tls: Option<TlsAcceptor>,
-    builder: auto::Builder<TokioExecutor>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+/// What the server can serve: a cloneable service answering each request with a streamed
+/// body (the proxy's stack is one).
+pub trait Serve:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error = Infallible,
+        Future = Self::Answer,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The response body.
+    type Body: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+    /// The response future.
+    type Answer: std::future::Future<Output = Result<Response<Self::Body>, Infallible>>
+        + Send
+        + 'static;
 }
 
-impl<S, B> Server<S>
+impl<S, B> Serve for S
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -61,6 +73,19 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    type Body = B;
+    type Answer = S::Future;
+}
+
+/// What every worker serves connections with.
+struct Settings {
+    tls: Option<TlsAcceptor>,
+    builder: auto::Builder<TokioExecutor>,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl<S: Serve> Server<S> {
     /// Wraps already bound (non-blocking) listeners; one worker per service, each serving
     /// its connections with its own; `upgrades` closes spliced connections at shutdown.
     pub fn new(
@@ -201,19 +226,11 @@ impl Dealer {
 
 /// One worker: serves the connections dealt to it until the dealer is gone (shutdown),
 /// then drains them.
-async fn serve_worker<S, B>(
+async fn serve_worker<S: Serve>(
     mut accepted: mpsc::UnboundedReceiver<Accepted>,
     settings: Arc<Settings>,
     service: S,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+) {
     let graceful = GracefulShutdown::new();
     let scheme = if settings.tls.is_some() {
         "https"
@@ -312,16 +329,7 @@ struct Connection<S> {
     downstream: Downstream,
 }
 
-impl<S, B> Connection<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: Serve> Connection<S> {
     async fn run(self, stream: TcpStream, watcher: Watcher) {
         let _ = stream.set_nodelay(true);
         let Connection {
