@@ -1,6 +1,7 @@
 //! `examples/axum.rs` as a user would meet it: an axum app with its own login, with
 //! `InjectLayer` around it. The Messenger boots with a JWT that verifies for the logged-in
 //! user, shuts down after a logout, and shuts down before booting for the next user.
+#![cfg(feature = "server")]
 
 mod common;
 

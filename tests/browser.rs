@@ -2,6 +2,7 @@
 //! Express + Redis app, each behind the proxy, with a stand-in Intercom on loopback; then
 //! drives Debian's Chromium through tests/browser/e2e.mjs (playwright-core). The scenarios
 //! and their assertions live there; this file owns the servers.
+#![cfg(feature = "server")]
 
 mod common;
 

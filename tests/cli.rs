@@ -1,4 +1,5 @@
 //! The command line as a user meets it: `check`, `--help`, `--version`, and SIGTERM.
+#![cfg(feature = "server")]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! End to end with a real express-session + connect-redis app (tests/fixtures/express-app):
 //! the proxy resolves its `connect.sid` cookie from Redis, through login and logout.
+#![cfg(feature = "server")]
 
 mod common;
 

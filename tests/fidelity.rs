@@ -1,5 +1,6 @@
 //! Property: for any HTML and any chunking, the injected page is the app's page byte for
 //! byte with the snippet inserted exactly once; compressed or not.
+#![cfg(feature = "server")]
 
 use std::io::{Read, Write};
 use std::sync::{Arc, LazyLock};

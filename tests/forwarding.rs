@@ -1,5 +1,6 @@
 //! Forwarding behaviour seen on the wire: streaming, byte fidelity, headers, HEAD, 204/304,
 //! trailers and h2c, against real upstream servers on port 0.
+#![cfg(feature = "server")]
 
 mod common;
 

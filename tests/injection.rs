@@ -1,5 +1,6 @@
 //! Secure-mode injection as a browser would meet it: the snippet, the JWT it carries, the
 //! headers, the bytes around it, and everything that must be left alone.
+#![cfg(feature = "server")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Session-leak protection, with a cookie jar like a browser's: every logout shape leaves no
 //! Intercom session, and the next user never boots with the previous user's state.
+#![cfg(feature = "server")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! A misconfiguration is never silent: the proxy binary, run as a user runs it, logs one
 //! warning naming the key to fix when session cookies turn into no user, and a line at start
 //! saying what it will do. Each test reads the process's stderr.
+#![cfg(feature = "server")]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! What happens when the app is down or slow, and on shutdown with a request in flight.
+#![cfg(feature = "server")]
 
 mod common;
 

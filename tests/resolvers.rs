@@ -1,5 +1,6 @@
 //! Session resolvers against real stores: Redis, PostgreSQL, MariaDB/MySQL and an
 //! introspection endpoint. Each test uses its own keys or tables, so they run in parallel.
+#![cfg(feature = "server")]
 
 mod common;
 

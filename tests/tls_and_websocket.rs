@@ -1,5 +1,6 @@
 //! The HTTPS front end (HTTP/1.1 and h2 by ALPN), an https upstream trusted through
 //! `upstream.ca_file`, and WebSocket upgrades spliced through the proxy.
+#![cfg(feature = "server")]
 
 mod common;
 
@@ -93,6 +94,47 @@ async fn https_front_end_serves_http11_and_h2_by_alpn() {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_bytes(response.into_body()).await, "https");
     }
+}
+
+/// The proxy's own cookies (here the booted-for marker of a logged-in page) carry `Secure`
+/// when the browser came over HTTPS, and not over plain HTTP, where a browser would drop them.
+#[tokio::test]
+async fn own_cookies_are_secure_over_https_only() {
+    let app = html_app().await;
+    let cert = localhost_cert();
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_proxy(&app, &cert, &dir).await;
+    let plain = proxy_for(&format!("http://{}", app.addr)).await;
+    let jwt = session_jwt(serde_json::json!({"sub": "alice", "exp": now_secs() + 600}));
+    let booted_cookie = |response: &Response<hyper::body::Incoming>| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("__isp_booted="))
+            .map(str::to_string)
+            .expect("a logged-in page sets the booted-for marker")
+    };
+    let page = |url: String| {
+        Request::get(url)
+            .header("accept", "text/html")
+            .header("cookie", format!("session={jwt}"))
+            .body(empty())
+            .unwrap()
+    };
+
+    let over_https = https_client(&cert, false)
+        .request(page(format!("https://localhost:{}/", tls.addr.port())))
+        .await
+        .unwrap();
+    let cookie = booted_cookie(&over_https);
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+
+    let over_http = client().request(page(plain.url("/"))).await.unwrap();
+    let cookie = booted_cookie(&over_http);
+    assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
 #[tokio::test]

@@ -49,6 +49,14 @@ pub struct IntercomConfig {
     pub spa_updates: bool,
 }
 
+/// The shortest Messenger JWT lifetime accepted: shorter ones would refresh all the time.
+pub const MIN_TOKEN_TTL: Duration = Duration::from_secs(10);
+
+/// Whether `path` can be the token endpoint's: a plain path, no query or fragment.
+pub fn is_endpoint_path(path: &str) -> bool {
+    path.starts_with('/') && !path.contains(['?', '#', ' '])
+}
+
 pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<IntercomConfig> {
     let mut s = section?;
     let app_id = s.required_string("app_id", "\"abc123de\"").and_then(|id| {
@@ -70,7 +78,7 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     };
     let token_ttl = match s.duration("token_ttl") {
         None => Some(Duration::from_secs(3600)),
-        Some(d) if d < Duration::from_secs(10) => {
+        Some(d) if d < MIN_TOKEN_TTL => {
             s.issue(
                 "token_ttl",
                 format!(
@@ -113,7 +121,7 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     let token_path = match s.string("token_path") {
         None => Some("/__intercom/token".to_string()),
         Some(p) if p.is_empty() => None,
-        Some(p) if p.starts_with('/') && !p.contains(['?', '#', ' ']) => Some(p),
+        Some(p) if is_endpoint_path(&p) => Some(p),
         Some(p) => {
             s.issue(
                 "token_path",

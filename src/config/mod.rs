@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
-pub use intercom::IntercomConfig;
+pub use intercom::{IntercomConfig, MIN_TOKEN_TTL, is_endpoint_path};
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
 pub use resolvers::{
     CookieFormat, HttpResolverConfig, JwtResolverConfig, RedisResolverConfig, SqlResolverConfig,

@@ -76,13 +76,16 @@ pub struct Session<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// Turns a session into a [`Resolution`]. One implementation per resolver kind.
+/// Turns a session into a [`Resolution`]. One implementation per resolver kind, or an
+/// app's own (see `examples/axum.rs`).
 pub trait SessionResolver: Send + Sync + 'static {
-    /// Resolves the session.
+    /// Resolves the session. [`Identity`] bounds the future by `session.timeout` and
+    /// treats an error or a timeout as "no identity".
     fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a>;
 
-    /// The resolution, computed now, for a resolver that answers in process (a JWT) and so
-    /// needs no future; `None` (the default) for one that must wait on a store.
+    /// The resolution, computed now, for a resolver that answers in process (a JWT, an
+    /// app's in-memory sessions): then no future is made and no timer armed, and
+    /// [`resolve`](Self::resolve) is not called. `None` (the default): ask the store.
     fn resolve_in_process(
         &self,
         _session: Session<'_>,

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, LogoutConfig, Routes};
+use tracing::warn;
+
+use crate::config::{Config, LogoutConfig, MIN_TOKEN_TTL, Routes, is_endpoint_path};
 use crate::crypto::Secret;
 use crate::identity::{Identity, IdentityError};
 use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
@@ -152,6 +154,39 @@ impl InjectConfig {
     /// TLS-terminating balancer sets `true`.
     pub fn secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = Some(secure);
+        self
+    }
+
+    /// What `check` would refuse in `proxy.toml`, made safe with a warning naming the
+    /// setting: the layer must not fail an app's startup over a builder slip, nor run with a
+    /// value that breaks pages.
+    pub(super) fn sanitized(mut self) -> Self {
+        if !self.app_id.bytes().all(|b| b.is_ascii_alphanumeric()) || self.app_id.is_empty() {
+            warn!(app_id = %self.app_id, "InjectConfig: the app id should be letters and digits, as Intercom shows it");
+        }
+        if let Some(path) = self.token_path.take_if(|p| !is_endpoint_path(p)) {
+            warn!(token_path = %path, "InjectConfig: token_path must be a path starting with '/'; the token endpoint and refresh are off");
+        }
+        if self.token_ttl < MIN_TOKEN_TTL {
+            warn!(
+                token_ttl_ms = self.token_ttl.as_millis() as u64,
+                "InjectConfig: token_ttl below 10s; using 10s"
+            );
+            self.token_ttl = MIN_TOKEN_TTL;
+        }
+        self.logout.paths.retain(|path| {
+            let ok = path.starts_with('/');
+            if !ok {
+                warn!(path = %path, "InjectConfig: logout paths must start with '/'; ignored");
+            }
+            ok
+        });
+        if let Some(url) = self
+            .widget_url
+            .take_if(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            warn!(widget_url = %url, "InjectConfig: widget_url must be an http(s) URL; using Intercom's");
+        }
         self
     }
 }

@@ -90,8 +90,13 @@ where
                     this.state.set(State::Calling { future, plan });
                 }
                 StateProj::Calling { future, plan } => {
-                    let response = ready!(future.poll(cx))?;
-                    let response = respond(this.shared, plan, response);
+                    let response = match ready!(future.poll(cx)) {
+                        Ok(response) => respond(this.shared, plan, response),
+                        Err(e) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(e));
+                        }
+                    };
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(response));
                 }

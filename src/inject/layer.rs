@@ -62,13 +62,15 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    /// Whether the proxy's cookies for this request get `Secure`.
-    pub(super) fn secure(&self, extensions: &http::Extensions) -> bool {
-        self.secure_cookies.unwrap_or_else(|| {
-            extensions
-                .get::<Downstream>()
-                .is_some_and(|d| d.scheme == "https")
-        })
+    /// Whether the layer's cookies for this request get `Secure`: as configured, else as
+    /// the server says the client came ([`Downstream`]), else as the request URI says (h2's
+    /// `:scheme`, an absolute-form target).
+    pub(super) fn secure<B>(&self, request: &Request<B>) -> bool {
+        self.secure_cookies
+            .unwrap_or_else(|| match request.extensions().get::<Downstream>() {
+                Some(downstream) => downstream.scheme == "https",
+                None => request.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+            })
     }
 
     /// The app's session cookie.
@@ -81,6 +83,7 @@ impl InjectLayer {
     /// Prepares everything the layer needs once: the signing key, the snippet's loader, the
     /// CSP hosts of the region, the marker key.
     pub fn new(config: InjectConfig) -> Self {
+        let config = config.sanitized();
         let widget_url = config
             .widget_url
             .unwrap_or_else(|| format!("https://widget.intercom.io/widget/{}", config.app_id));
@@ -130,8 +133,9 @@ impl InjectLayer {
         &self.shared.identity
     }
 
-    /// The token endpoint on its own, for an app that mounts it at a path of its choosing
-    /// (the layer answers `token_path` itself).
+    /// The token endpoint on its own. The layer answers `token_path` itself, and pages
+    /// refresh from that path; this is for an app that serves `token_path` on a route the
+    /// layer does not wrap.
     pub fn token_endpoint(&self) -> TokenEndpoint {
         TokenEndpoint::new(self.shared.clone())
     }
@@ -257,7 +261,7 @@ where
             } else {
                 Map::new()
             },
-            secure: shared.secure(request.extensions()),
+            secure: shared.secure(&request),
         };
         let resolution = match identify {
             false => Resolution::Anonymous,

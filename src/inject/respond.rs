@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::Response;
 use http_body::Body;
 use tower::BoxError;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::InjectBody;
 use super::decide::{Outcome, ResponseFacts, Who, decide};
@@ -31,16 +31,25 @@ where
     B::Error: Into<BoxError>,
 {
     let headers = response.headers();
-    let format = rewritable_page(response.status(), headers);
     let facts = plan.facts();
-    let outcome = decide(
-        &facts,
-        &ResponseFacts {
-            page: format.is_some(),
-            sets_session_cookie: sets_cookie(headers, shared.session_cookie()),
-            clears_session_cookie: shared.logout.clears_session(headers),
-        },
-    );
+    let request = &facts.request;
+    // Only an answer that may get a snippet, or may be a logout, is looked at further: the
+    // rest (assets, routes that do not inject) pass without a charset parse.
+    let format = match facts.injects() || request.logout_path || request.session_cookie {
+        true => rewritable_page(response.status(), headers),
+        false => None,
+    };
+    let response_facts = ResponseFacts {
+        page: format.is_some(),
+        sets_session_cookie: sets_cookie(headers, shared.session_cookie()),
+        clears_session_cookie: shared.logout.clears_session(headers),
+    };
+    let outcome = decide(&facts, &response_facts);
+    if outcome.is_logout() {
+        debug!("logout response: shutting the Messenger down");
+    } else if facts.injects() && response_facts.page && response_facts.sets_session_cookie {
+        debug!("response sets the session cookie; page served without the Messenger");
+    }
     if outcome.is_logout() {
         if let Some(cookies) = plan.session_cookies() {
             // Apps that destroy the session but keep the cookie must not find it cached.

@@ -1,7 +1,7 @@
 //! The token endpoint (`[intercom] token_path`): a fresh Messenger JWT for the browser's
 //! session, so long-lived pages and SPAs keep a valid token. Its own small service: the
 //! layer sends it the requests [`decide::step`](super::decide::step) marks as token
-//! requests, and an app can mount it itself.
+//! requests (pages refresh from `token_path`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,7 +38,7 @@ impl TokenEndpoint {
     /// The answer to `request`.
     pub(super) fn answer<B>(&self, request: Request<B>) -> TokenAnswer {
         let shared = self.shared.clone();
-        let secure = shared.secure(request.extensions());
+        let secure = shared.secure(&request);
         // The page says which path it is on (for that route's signed attributes) and whom
         // it was booted for.
         let query = |name: &str| {
