@@ -85,6 +85,22 @@ fn log_plan(config: &Config, store: &str) {
             }
         ),
         ResolverConfig::Sql(_) => format!("sql ({store})"),
+        ResolverConfig::Laravel(laravel) => format!(
+            "laravel ({store}, {} cookie, key from {})",
+            laravel.cipher,
+            laravel.app_key.origin()
+        ),
+        ResolverConfig::Php(php) => format!("php ({store}, {:?} data)", php.serialize_handler),
+        ResolverConfig::Header(header) => format!(
+            "header ({} believed from {} network(s))",
+            header
+                .headers
+                .iter()
+                .map(|h| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            header.trusted_proxies.len()
+        ),
     };
     let mode = match intercom.mode {
         IdentityMode::Jwt => format!(

@@ -4,8 +4,10 @@
 //! `key.path: what is wrong`, so `check` can list them all. Secrets named by `*_env` and
 //! `*_file` keys are read here, at start, and held in [`Secret`]s.
 
+mod header;
 mod intercom;
 mod network;
+mod php;
 mod reader;
 mod resolvers;
 mod routes;
@@ -16,8 +18,12 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
+pub use header::HeaderResolverConfig;
 pub use intercom::{IntercomConfig, MIN_TOKEN_TTL, is_endpoint_path};
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
+pub use php::{
+    LARAVEL_CIPHERS, LaravelResolverConfig, PhpResolverConfig, PhpSerializeHandler, SessionStore,
+};
 pub use resolvers::{
     CookieFormat, HttpResolverConfig, JwtResolverConfig, RedisResolverConfig, SqlResolverConfig,
 };
@@ -164,5 +170,7 @@ fn required_table<'a>(
     root.table(key, known)
 }
 
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod tests;

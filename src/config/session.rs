@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use super::header::{HEADER_KEYS, HeaderResolverConfig, read_header};
+use super::php::{
+    LARAVEL_KEYS, LaravelResolverConfig, PHP_KEYS, PhpResolverConfig, read_laravel, read_php,
+};
 use super::reader::Section;
 use super::resolvers::{
     HTTP_KEYS, HttpResolverConfig, JWT_KEYS, JwtResolverConfig, REDIS_KEYS, RedisResolverConfig,
@@ -19,8 +23,11 @@ pub(super) const KEYS: &[&str] = &[
     "http",
     "redis",
     "sql",
+    "laravel",
+    "php",
+    "header",
 ];
-const RESOLVERS: &[&str] = &["jwt", "http", "redis", "sql"];
+const RESOLVERS: &[&str] = &["jwt", "http", "redis", "sql", "laravel", "php", "header"];
 
 /// `[session]`.
 #[derive(Clone)]
@@ -48,6 +55,12 @@ pub enum ResolverConfig {
     Redis(RedisResolverConfig),
     /// Sessions live in PostgreSQL or MySQL/MariaDB.
     Sql(SqlResolverConfig),
+    /// A Laravel app's encrypted session cookie and its session store.
+    Laravel(LaravelResolverConfig),
+    /// Native PHP sessions (`session_start()`), in files or Redis.
+    Php(PhpResolverConfig),
+    /// An authenticating proxy in front names the user in request headers.
+    Header(HeaderResolverConfig),
 }
 
 /// `[session.fields]`: JSON pointers into the session document.
@@ -65,11 +78,6 @@ pub struct FieldMap {
 
 pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<SessionConfig> {
     let mut s = section?;
-    let cookie = s.string("cookie").unwrap_or_else(|| "session".to_string());
-    let cookie_ok = is_cookie_name(&cookie);
-    if !cookie_ok {
-        s.issue("cookie", format!("invalid cookie name {cookie:?}"));
-    }
     if !s.has("resolver") {
         s.issue(
             "resolver",
@@ -77,6 +85,19 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         );
     }
     let resolver_name = s.choice("resolver", "resolver", RESOLVERS);
+    // The framework's own cookie name when none is given.
+    let default_cookie = match resolver_name.as_deref() {
+        Some("php") => "PHPSESSID",
+        Some("laravel") => "laravel_session",
+        _ => "session",
+    };
+    let cookie = s
+        .string("cookie")
+        .unwrap_or_else(|| default_cookie.to_string());
+    let cookie_ok = is_cookie_name(&cookie);
+    if !cookie_ok {
+        s.issue("cookie", format!("invalid cookie name {cookie:?}"));
+    }
     let cache_ttl = s.duration("cache_ttl").unwrap_or(Duration::from_secs(5));
     let timeout = match s.duration("timeout") {
         Some(d) if d.is_zero() => {
@@ -107,11 +128,19 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         .table("redis", REDIS_KEYS)
         .and_then(|t| read_redis(t, chosen == Some("redis"), env));
     let sql = s.table("sql", SQL_KEYS).and_then(read_sql);
+    let laravel = s
+        .table("laravel", LARAVEL_KEYS)
+        .and_then(|t| read_laravel(t, chosen == Some("laravel"), env));
+    let php = s.table("php", PHP_KEYS).and_then(read_php);
+    let header = s.table("header", HEADER_KEYS).and_then(read_header);
     let resolver = match chosen {
         Some("jwt") => jwt.flatten().map(ResolverConfig::Jwt),
         Some("http") => http.map(ResolverConfig::Http),
         Some("redis") => redis.map(ResolverConfig::Redis),
         Some("sql") => sql.map(ResolverConfig::Sql),
+        Some("laravel") => laravel.map(ResolverConfig::Laravel),
+        Some("php") => php.map(ResolverConfig::Php),
+        Some("header") => header.map(ResolverConfig::Header),
         _ => None,
     };
     s.finish();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::future::Cache;
 
-use super::{Resolution, ResolveError, ResolveFuture, Session, SessionResolver};
+use super::{ForgetFuture, Resolution, ResolveError, ResolveFuture, Session, SessionResolver};
 
 /// Most sessions kept at once; past it the least used are evicted.
 const MAX_ENTRIES: u64 = 100_000;
@@ -100,10 +100,9 @@ impl SessionResolver for CachedResolver {
         self.inner.cache_key(session)
     }
 
-    fn forget(&self, session: Session<'_>) {
+    fn forget(&self, session: Session<'_>) -> ForgetFuture {
         let key = self.inner.cache_key(session);
         let cache = self.cache.clone();
-        // Done before the logout response leaves; the next page finds the entry gone.
-        tokio::spawn(async move { cache.invalidate(&key).await });
+        Box::pin(async move { cache.invalidate(&key).await })
     }
 }

@@ -33,6 +33,35 @@ fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|(name, value)| (name.trim(), value))
 }
 
+/// The request's cookies as the browser will send them once it holds `value` for `name`: one
+/// `Cookie` header with the other cookies kept and `name` replaced (or added). What a
+/// resolver needs to look up the session a response sets.
+pub fn with_session_cookie(headers: &HeaderMap, name: &str, value: &str) -> HeaderMap {
+    let mut line = String::with_capacity(name.len() + value.len() + 1);
+    line.push_str(name);
+    line.push('=');
+    line.push_str(value);
+    for text in headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+    {
+        for pair in text.split(';') {
+            let pair = pair.trim();
+            let other = pair.split_once('=').is_none_or(|(n, _)| n.trim() != name);
+            if other && !pair.is_empty() {
+                line.push_str("; ");
+                line.push_str(pair);
+            }
+        }
+    }
+    let mut replaced = HeaderMap::with_capacity(1);
+    if let Ok(value) = http::HeaderValue::from_str(&line) {
+        replaced.insert(COOKIE, value);
+    }
+    replaced
+}
+
 /// The names of the cookies a request carries, comma-separated, for a debug line (never
 /// their values).
 pub(super) fn cookie_names(headers: &HeaderMap) -> String {
@@ -58,6 +87,16 @@ mod tests {
             h.append(COOKIE, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_session_a_response_sets_replaces_the_requests() {
+        let h = headers(&["a=1; session=old", "b=2"]);
+        let replaced = with_session_cookie(&h, "session", "new");
+        assert_eq!(replaced.get(COOKIE).unwrap(), "session=new; a=1; b=2");
+        assert_eq!(session_cookie(&replaced, "session"), Some("new"));
+        let fresh = with_session_cookie(&HeaderMap::new(), "session", "v");
+        assert_eq!(fresh.get(COOKIE).unwrap(), "session=v");
     }
 
     #[test]

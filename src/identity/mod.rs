@@ -9,34 +9,39 @@ mod diagnose;
 #[cfg(feature = "redis")]
 mod express;
 mod fields;
+mod header;
 #[cfg(feature = "http-resolver")]
 mod http;
 mod jwt;
+mod laravel;
 mod limit;
+mod php;
 #[cfg(feature = "redis")]
 mod redis;
+mod resolver;
 #[cfg(feature = "sql")]
 mod sql;
+mod stored;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::HeaderMap;
-use sha2::Digest;
 use tracing::{debug, warn};
 
 pub use crate::intercom::User;
 pub use cache::CachedResolver;
-pub use cookie::session_cookie;
+pub use cookie::{session_cookie, with_session_cookie};
 pub use diagnose::{Check, Diagnosis, Finding};
 #[cfg(feature = "redis")]
 pub use express::{ExpressCookieError, express_session_id};
 pub use fields::user_from_document;
+pub use header::{HeaderResolver, HeaderTrust};
 #[cfg(feature = "http-resolver")]
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
+pub use laravel::LaravelResolver;
+pub use php::PhpResolver;
 #[cfg(feature = "redis")]
 pub use redis::RedisResolver;
 #[cfg(feature = "sql")]
@@ -45,76 +50,9 @@ pub use sql::SqlResolver;
 use crate::config::{ResolverConfig, SessionConfig};
 use limit::WarnLimiter;
 
-/// What a resolver concluded about a session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolution {
-    /// A verified user.
-    User(User),
-    /// No valid session: a visitor.
-    Anonymous,
-}
-
-/// Why a lookup could not conclude (store down, bad answer): treated as "no identity".
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ResolveError {
-    /// The session store or introspection endpoint failed.
-    #[error("session store error: {0}")]
-    Store(String),
-}
-
-/// A boxed, `Send` resolution future (the trait stays object safe).
-pub type ResolveFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Resolution, ResolveError>> + Send + 'a>>;
-
-/// The session a request presents: the session cookie's value, and the request headers
-/// (the introspection resolver forwards the browser's `Cookie` header).
-#[derive(Clone, Copy)]
-pub struct Session<'a> {
-    /// The raw value of the session cookie.
-    pub cookie: &'a str,
-    /// The request's headers.
-    pub headers: &'a HeaderMap,
-}
-
-/// Turns a session into a [`Resolution`]. One implementation per resolver kind, or an
-/// app's own (see `examples/axum.rs`).
-pub trait SessionResolver: Send + Sync + 'static {
-    /// Resolves the session. [`Identity`] bounds the future by `session.timeout` and
-    /// treats an error or a timeout as "no identity".
-    fn resolve<'a>(&'a self, session: Session<'a>) -> ResolveFuture<'a>;
-
-    /// The resolution, computed now, for a resolver that answers in process (a JWT, an
-    /// app's in-memory sessions): then no future is made and no timer armed, and
-    /// [`resolve`](Self::resolve) is not called. `None` (the default): ask the store.
-    fn resolve_in_process(
-        &self,
-        _session: Session<'_>,
-    ) -> Option<Result<Resolution, ResolveError>> {
-        None
-    }
-
-    /// Checks that the store answers (logged at start; never fatal).
-    fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    /// What the store is, for log lines (never with credentials).
-    fn describe(&self) -> String;
-
-    /// Whether lookups leave the process (worth a reachability check at start).
-    fn is_remote(&self) -> bool {
-        true
-    }
-
-    /// What identifies the session for the lookup cache: a hash of the session cookie, or
-    /// of everything the lookup depends on.
-    fn cache_key(&self, session: Session<'_>) -> [u8; 32] {
-        sha2::Sha256::digest(session.cookie.as_bytes()).into()
-    }
-
-    /// Drops what is known about a session (it was logged out or replaced).
-    fn forget(&self, _session: Session<'_>) {}
-}
+pub use resolver::{
+    ForgetFuture, Resolution, ResolveError, ResolveFuture, Session, SessionResolver,
+};
 
 /// Session cookies longer than this are not looked at: no app issues them, and hashing or
 /// verifying megabytes per request would be an easy way to burn CPU.
@@ -133,6 +71,8 @@ pub struct Identity {
     timeout: Duration,
     warnings: WarnLimiter,
     diagnosis: Arc<Diagnosis>,
+    /// For `resolver = "header"`: the session is the identity headers, not a cookie.
+    header_trust: Option<HeaderTrust>,
 }
 
 /// The error for a resolver this build leaves out (a feature turned off).
@@ -143,6 +83,9 @@ fn not_built(resolver: &ResolverConfig) -> IdentityError {
         ResolverConfig::Http(_) => ("http", "http-resolver"),
         ResolverConfig::Redis(_) => ("redis", "redis"),
         ResolverConfig::Sql(_) => ("sql", "sql"),
+        ResolverConfig::Laravel(_) | ResolverConfig::Php(_) | ResolverConfig::Header(_) => {
+            ("these", "default")
+        }
     };
     IdentityError::Config {
         key: "session.resolver",
@@ -172,51 +115,48 @@ impl Identity {
         let fields = config.fields.clone();
         // One record of what sessions fail on, so a misconfiguration is warned about.
         let diagnosis = Arc::new(Diagnosis::default());
+        let (timeout, diag) = (config.timeout, diagnosis.clone());
+        // Store-backed resolvers answer through the lookup cache.
+        let cached = |resolver: Box<dyn SessionResolver>| {
+            CachedResolver::wrap(resolver, config.cache_ttl, timeout)
+        };
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
-            ResolverConfig::Jwt(jwt) => Box::new(JwtResolver::new(
-                jwt,
-                fields,
-                config.cache_ttl,
-                diagnosis.clone(),
-            )),
+            ResolverConfig::Jwt(jwt) => {
+                Box::new(JwtResolver::new(jwt, fields, config.cache_ttl, diag))
+            }
             #[cfg(feature = "http-resolver")]
-            ResolverConfig::Http(http) => CachedResolver::wrap(
-                Box::new(HttpResolver::new(
-                    http,
-                    fields,
-                    config.timeout,
-                    diagnosis.clone(),
-                )?),
-                config.cache_ttl,
-                config.timeout,
-            ),
+            ResolverConfig::Http(http) => {
+                cached(Box::new(HttpResolver::new(http, fields, timeout, diag)?))
+            }
             #[cfg(feature = "redis")]
-            ResolverConfig::Redis(redis) => CachedResolver::wrap(
-                Box::new(RedisResolver::new(
-                    redis,
-                    fields,
-                    config.timeout,
-                    diagnosis.clone(),
-                )?),
-                config.cache_ttl,
-                config.timeout,
-            ),
+            ResolverConfig::Redis(redis) => {
+                cached(Box::new(RedisResolver::new(redis, fields, timeout, diag)?))
+            }
             #[cfg(feature = "sql")]
-            ResolverConfig::Sql(sql) => CachedResolver::wrap(
-                Box::new(SqlResolver::new(
-                    sql,
-                    fields,
-                    config.timeout,
-                    diagnosis.clone(),
-                )?),
-                config.cache_ttl,
-                config.timeout,
-            ),
+            ResolverConfig::Sql(sql) => {
+                cached(Box::new(SqlResolver::new(sql, fields, timeout, diag)?))
+            }
+            ResolverConfig::Laravel(laravel) => cached(Box::new(LaravelResolver::new(
+                laravel,
+                &config.cookie,
+                fields,
+                timeout,
+                diag,
+            )?)),
+            ResolverConfig::Php(php) => {
+                cached(Box::new(PhpResolver::new(php, fields, timeout, diag)?))
+            }
+            ResolverConfig::Header(header) => Box::new(HeaderResolver::new(header, fields, diag)),
             #[allow(unreachable_patterns)] // every resolver built in
             other => return Err(not_built(other)),
         };
+        let header_trust = match &config.resolver {
+            ResolverConfig::Header(header) => Some(HeaderTrust::new(header)),
+            _ => None,
+        };
         Ok(Identity {
             diagnosis,
+            header_trust,
             ..Identity::new(config.cookie.clone(), resolver, config.timeout)
         })
     }
@@ -229,6 +169,26 @@ impl Identity {
             timeout,
             warnings: WarnLimiter::every(STORE_WARNING_INTERVAL),
             diagnosis: Arc::default(),
+            header_trust: None,
+        }
+    }
+
+    /// For `resolver = "header"`: who may send the identity headers (the layer strips them
+    /// from anyone else before anything reads them).
+    pub fn header_trust(&self) -> Option<&HeaderTrust> {
+        self.header_trust.as_ref()
+    }
+
+    /// Whether the session is a cookie (every resolver but `header`).
+    pub fn reads_cookie(&self) -> bool {
+        self.header_trust.is_none()
+    }
+
+    /// Whether the request presents a session: the session cookie, or identity headers.
+    pub fn presents_session(&self, headers: &HeaderMap) -> bool {
+        match &self.header_trust {
+            Some(trust) => trust.present(headers),
+            None => session_cookie(headers, &self.cookie_name).is_some(),
         }
     }
 
@@ -261,23 +221,36 @@ impl Identity {
     }
 
     /// Forgets the cached lookup of the session these request headers carry (after a
-    /// logout, or when the response replaces the session).
+    /// logout, or when the response replaces the session). Done in the background: the
+    /// response does not wait for it.
     pub fn forget(&self, headers: &HeaderMap) {
         if let Some(value) = session_cookie(headers, &self.cookie_name) {
-            self.resolver.forget(Session {
+            tokio::spawn(self.resolver.forget(Session {
                 cookie: value,
                 headers,
-            });
+            }));
         }
     }
 
-    /// Forgets the cached lookup of a session cookie value the app just set.
-    pub fn forget_value(&self, value: &str) {
-        let headers = HeaderMap::new();
-        self.resolver.forget(Session {
-            cookie: value,
-            headers: &headers,
-        });
+    /// Resolves the session these cookies carry without trusting any cached lookup of it:
+    /// a response just set it, and may have reused an id the cache knew as someone else.
+    pub async fn identify_afresh(&self, headers: &HeaderMap) -> Resolution {
+        if let Some(session) = self.session(headers) {
+            self.resolver.forget(session).await;
+        }
+        self.identify(headers).await
+    }
+
+    /// Whether two requests' cookies name the same session: the same cookie value, or values
+    /// the resolver reads as one session (a Laravel cookie is re-encrypted on every
+    /// response, around the same session id). Decided in process, never by a lookup.
+    pub fn same_session(&self, a: &HeaderMap, b: &HeaderMap) -> bool {
+        match (self.session(a), self.session(b)) {
+            (Some(a), Some(b)) => {
+                a.cookie == b.cookie || self.resolver.cache_key(a) == self.resolver.cache_key(b)
+            }
+            _ => false,
+        }
     }
 
     /// Resolves the user behind the request headers. Any failure (no cookie, a bad or
@@ -318,6 +291,12 @@ impl Identity {
 
     /// The request's session, when it carries one usable session cookie.
     fn session<'h>(&self, headers: &'h HeaderMap) -> Option<Session<'h>> {
+        if let Some(trust) = &self.header_trust {
+            return trust.present(headers).then_some(Session {
+                cookie: "",
+                headers,
+            });
+        }
         let Some(value) = session_cookie(headers, &self.cookie_name) else {
             self.no_session_cookie(headers);
             return None;

@@ -21,13 +21,17 @@ use crate::config::{CookieFormat, FieldMap, RedisResolverConfig, Secret};
 /// Session ids longer than this are not looked up.
 const MAX_SID_LEN: usize = 512;
 
-/// Resolves sessions stored in Redis.
-pub struct RedisResolver {
+/// A Redis connection made on first use: a Redis that is down at start must not stop the
+/// proxy, and the manager reconnects by itself afterwards.
+pub(super) struct RedisStore {
     client: redis::Client,
-    /// Created on first use: a Redis that is down at start must not stop the proxy, and the
-    /// manager reconnects by itself afterwards.
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
+}
+
+/// Resolves sessions stored in Redis.
+pub struct RedisResolver {
+    store: RedisStore,
     key_template: String,
     cookie_format: CookieFormat,
     cookie_secret: Option<Secret>,
@@ -40,34 +44,27 @@ fn store_error(e: redis::RedisError) -> ResolveError {
     ResolveError::Store(format!("redis: {e}"))
 }
 
-impl RedisResolver {
-    /// A resolver for `[session.redis]`; nothing connects yet.
-    pub fn new(
-        config: &RedisResolverConfig,
-        fields: FieldMap,
+impl RedisStore {
+    /// A store at `url` (`key` names the setting in errors); nothing connects yet.
+    pub(super) fn new(
+        url: &str,
         timeout: Duration,
-        diagnosis: Arc<Diagnosis>,
+        key: &'static str,
     ) -> Result<Self, IdentityError> {
         // rediss:// uses rustls with the process-wide provider.
         crate::net::install_crypto_provider();
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| IdentityError::Config {
-                key: "session.redis.url",
-                message: format!("unusable Redis URL ({:?})", e.kind()),
-            })?;
-        Ok(RedisResolver {
+        let client = redis::Client::open(url).map_err(|e| IdentityError::Config {
+            key,
+            message: format!("unusable Redis URL ({:?})", e.kind()),
+        })?;
+        Ok(RedisStore {
             client,
             connection: OnceCell::new(),
             timeout,
-            key_template: config.key.clone(),
-            cookie_format: config.cookie_format,
-            cookie_secret: config.cookie_secret.clone(),
-            fields,
-            diagnosis,
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, ResolveError> {
+    pub(super) async fn connection(&self) -> Result<ConnectionManager, ResolveError> {
         let manager = self
             .connection
             .get_or_try_init(|| async {
@@ -81,6 +78,44 @@ impl RedisResolver {
             .await
             .map_err(store_error)?;
         Ok(manager.clone())
+    }
+
+    /// The string under `key`, as bytes; `None` when there is none.
+    pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ResolveError> {
+        let mut connection = self.connection().await?;
+        connection.get(key).await.map_err(store_error)
+    }
+
+    pub(super) async fn probe(&self) -> Result<(), ResolveError> {
+        let mut connection = self.connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!("redis at {}", self.client.get_connection_info().addr())
+    }
+}
+
+impl RedisResolver {
+    /// A resolver for `[session.redis]`; nothing connects yet.
+    pub fn new(
+        config: &RedisResolverConfig,
+        fields: FieldMap,
+        timeout: Duration,
+        diagnosis: Arc<Diagnosis>,
+    ) -> Result<Self, IdentityError> {
+        Ok(RedisResolver {
+            store: RedisStore::new(&config.url, timeout, "session.redis.url")?,
+            key_template: config.key.clone(),
+            cookie_format: config.cookie_format,
+            cookie_secret: config.cookie_secret.clone(),
+            fields,
+            diagnosis,
+        })
     }
 
     /// The session id the cookie carries, or `None` when the cookie is not a valid one.
@@ -154,7 +189,7 @@ impl RedisResolver {
             return Ok(Resolution::Anonymous);
         };
         let key = self.key_template.replace("{sid}", &sid);
-        let mut connection = self.connection().await?;
+        let mut connection = self.store.connection().await?;
         let document = match connection.get::<_, Option<String>>(&key).await {
             Ok(None) => {
                 self.diagnosis.failed(Check::Session, || self.no_session());
@@ -199,18 +234,10 @@ impl SessionResolver for RedisResolver {
     }
 
     fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
-        Box::pin(async move {
-            let mut connection = self.connection().await?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-                .map(drop)
-                .map_err(store_error)
-        })
+        Box::pin(self.store.probe())
     }
 
     fn describe(&self) -> String {
-        let info = self.client.get_connection_info();
-        format!("redis at {}", info.addr())
+        self.store.describe()
     }
 }

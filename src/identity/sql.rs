@@ -35,14 +35,18 @@ enum Pool {
     MySql(MySqlPool),
 }
 
+/// A database pool, created on first use (inside the runtime); connections open lazily, so
+/// a database that is down at start does not stop the proxy.
+pub(super) struct SqlStore {
+    options: Options,
+    pool: OnceCell<Pool>,
+    timeout: Duration,
+}
+
 /// Resolves sessions stored in SQL.
 pub struct SqlResolver {
-    options: Options,
-    /// Created on first use (inside the runtime); connections open lazily, so a database
-    /// that is down at start does not stop the proxy.
-    pool: OnceCell<Pool>,
+    store: SqlStore,
     query: String,
-    timeout: Duration,
     fields: FieldMap,
     diagnosis: Arc<Diagnosis>,
 }
@@ -52,37 +56,76 @@ fn store_error(e: sqlx::Error) -> ResolveError {
     ResolveError::Store(format!("sql: {e}"))
 }
 
-impl SqlResolver {
-    /// A resolver for `[session.sql]`; the URL is parsed now, nothing connects yet.
-    pub fn new(
-        config: &SqlResolverConfig,
-        fields: FieldMap,
+impl SqlStore {
+    /// A store at `url` (`key` names the setting in errors); parsed now, nothing connects.
+    pub(super) fn new(
+        url: &str,
         timeout: Duration,
-        diagnosis: Arc<Diagnosis>,
+        key: &'static str,
     ) -> Result<Self, IdentityError> {
         let invalid = |e: sqlx::Error| IdentityError::Config {
-            key: "session.sql.url",
+            key,
             message: format!("unusable database URL: {e}"),
         };
-        let scheme = config.url.split("://").next().unwrap_or_default();
+        let scheme = url.split("://").next().unwrap_or_default();
         let options = match scheme {
             "postgres" | "postgresql" => {
-                Options::Postgres(PgConnectOptions::from_str(&config.url).map_err(invalid)?)
+                Options::Postgres(PgConnectOptions::from_str(url).map_err(invalid)?)
             }
             _ => {
                 // sqlx names MariaDB URLs mysql://.
-                let url = config.url.replacen("mariadb://", "mysql://", 1);
+                let url = url.replacen("mariadb://", "mysql://", 1);
                 Options::MySql(MySqlConnectOptions::from_str(&url).map_err(invalid)?)
             }
         };
-        Ok(SqlResolver {
+        Ok(SqlStore {
             options,
             pool: OnceCell::new(),
-            query: config.query.clone(),
             timeout,
-            fields,
-            diagnosis,
         })
+    }
+
+    /// `$1` for PostgreSQL, `?` for MySQL/MariaDB.
+    pub(super) fn placeholder(&self) -> &'static str {
+        match self.options {
+            Options::Postgres(_) => "$1",
+            Options::MySql(_) => "?",
+        }
+    }
+
+    /// The first row `query` returns for `sid` (bound, never interpolated), as a JSON object
+    /// keyed by column name.
+    pub(super) async fn row(&self, query: &str, sid: &str) -> Result<Option<Value>, ResolveError> {
+        // sqlx prepares it once per connection.
+        Ok(match self.pool().await {
+            Pool::Postgres(pool) => sqlx::query(AssertSqlSafe(query.to_string()))
+                .bind(sid)
+                .fetch_optional(pool)
+                .await
+                .map_err(store_error)?
+                .map(|row| pg_document(&row)),
+            Pool::MySql(pool) => sqlx::query(AssertSqlSafe(query.to_string()))
+                .bind(sid)
+                .fetch_optional(pool)
+                .await
+                .map_err(store_error)?
+                .map(|row| mysql_document(&row)),
+        })
+    }
+
+    pub(super) async fn probe(&self) -> Result<(), ResolveError> {
+        match self.pool().await {
+            Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Pool::MySql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+        .map_err(store_error)
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match &self.options {
+            Options::Postgres(o) => format!("postgres at {}:{}", o.get_host(), o.get_port()),
+            Options::MySql(o) => format!("mysql at {}:{}", o.get_host(), o.get_port()),
+        }
     }
 
     async fn pool(&self) -> &Pool {
@@ -105,27 +148,29 @@ impl SqlResolver {
             })
             .await
     }
+}
+
+impl SqlResolver {
+    /// A resolver for `[session.sql]`; the URL is parsed now, nothing connects yet.
+    pub fn new(
+        config: &SqlResolverConfig,
+        fields: FieldMap,
+        timeout: Duration,
+        diagnosis: Arc<Diagnosis>,
+    ) -> Result<Self, IdentityError> {
+        Ok(SqlResolver {
+            store: SqlStore::new(&config.url, timeout, "session.sql.url")?,
+            query: config.query.clone(),
+            fields,
+            diagnosis,
+        })
+    }
 
     async fn lookup(&self, sid: &str) -> Result<Resolution, ResolveError> {
         if sid.is_empty() || sid.len() > MAX_SID_LEN {
             return Ok(Resolution::Anonymous);
         }
-        // Always bound, never interpolated; sqlx prepares it once per connection.
-        let document = match self.pool().await {
-            Pool::Postgres(pool) => sqlx::query(AssertSqlSafe(self.query.clone()))
-                .bind(sid)
-                .fetch_optional(pool)
-                .await
-                .map_err(store_error)?
-                .map(|row| pg_document(&row)),
-            Pool::MySql(pool) => sqlx::query(AssertSqlSafe(self.query.clone()))
-                .bind(sid)
-                .fetch_optional(pool)
-                .await
-                .map_err(store_error)?
-                .map(|row| mysql_document(&row)),
-        };
-        Ok(match document {
+        Ok(match self.store.row(&self.query, sid).await? {
             Some(document) => {
                 self.diagnosis.passed(Check::Session);
                 self.diagnosis.user_from(&self.fields, &document)
@@ -229,19 +274,10 @@ impl SessionResolver for SqlResolver {
     }
 
     fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
-        Box::pin(async move {
-            match self.pool().await {
-                Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-                Pool::MySql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-            }
-            .map_err(store_error)
-        })
+        Box::pin(self.store.probe())
     }
 
     fn describe(&self) -> String {
-        match &self.options {
-            Options::Postgres(o) => format!("postgres at {}:{}", o.get_host(), o.get_port()),
-            Options::MySql(o) => format!("mysql at {}:{}", o.get_host(), o.get_port()),
-        }
+        self.store.describe()
     }
 }

@@ -144,8 +144,9 @@ impl<'a> Facts<'a> {
 pub struct ResponseFacts {
     /// A 2xx HTML page in a charset and coding the rewriter handles.
     pub page: bool,
-    /// It sets the session cookie (a login, a rolling session).
-    pub sets_session_cookie: bool,
+    /// It sets the session cookie to a session other than the request's (a login, a
+    /// regenerated id): the page is for whoever that session names.
+    pub new_session: bool,
     /// It expires the session cookie (and `detect_cookie_clear` is on).
     pub clears_session_cookie: bool,
 }
@@ -170,6 +171,9 @@ pub enum Outcome<'a> {
     /// A logout answered with something else (a redirect, JSON): Intercom's cookie is
     /// expired and the next page the browser loads runs the shutdown.
     LogoutElsewhere,
+    /// A page that sets a new session: identify the session it sets, then decide again
+    /// with that user (and `new_session` false). Never an outcome of the second decision.
+    Reidentify,
 }
 
 impl<'a> Outcome<'a> {
@@ -192,7 +196,7 @@ impl<'a> Outcome<'a> {
         let consume_pending = request.pending_shutdown.then_some(false);
         let forget_booted = request.booted_for.is_some().then_some(None);
         match self {
-            Outcome::Pass => MarkerChanges::default(),
+            Outcome::Pass | Outcome::Reidentify => MarkerChanges::default(),
             Outcome::Boot(who) | Outcome::ShutdownThenBoot(who) => MarkerChanges {
                 pending_shutdown: consume_pending,
                 // Re-set on every page so that it rolls like Intercom's own cookie.
@@ -232,9 +236,13 @@ pub fn decide<'a>(facts: &Facts<'a>, response: &ResponseFacts) -> Outcome<'a> {
             Outcome::LogoutElsewhere
         };
     }
-    // Not a page: a pending shutdown waits for the next one. A page that sets the session
-    // cookie changes the user behind the browser with this very response.
-    if !facts.injects() || !response.page || response.sets_session_cookie {
+    // A page that sets another session is for the user that session names, who may be
+    // someone else (a login) or no one: it is decided once they are known.
+    if response.new_session && response.page && request.page_load() && !request.logout_path {
+        return Outcome::Reidentify;
+    }
+    // Not a page: a pending shutdown waits for the next one.
+    if !facts.injects() || !response.page {
         return Outcome::Pass;
     }
     match (facts.target(), facts.shutdown_first()) {

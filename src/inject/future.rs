@@ -1,7 +1,8 @@
 //! [`ResponseFuture`]: waits for the session's identity (when the page could get the
 //! snippet), then for the inner service's response head, then hands the response to the
-//! response half (`respond.rs`). Nothing is boxed but the identification and the token
-//! answer, which need their own future.
+//! response half (`respond.rs`), which may ask for the session the page sets to be
+//! identified first. Nothing is boxed but the identifications and the token answer, which
+//! need their own future.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use tower::{BoxError, Service};
 
 use super::InjectBody;
 use super::layer::{Plan, Shared, forward};
-use super::respond::respond;
+use super::respond::{Next, respond};
 use super::token::TokenAnswer;
 use crate::identity::Resolution;
 
@@ -24,11 +25,15 @@ use crate::identity::Resolution;
 type Identifying<S, ReqB> =
     Pin<Box<dyn Future<Output = (Request<ReqB>, Resolution, S, Plan)> + Send>>;
 
+/// The identification of the session a response sets.
+type Reidentifying = Pin<Box<dyn Future<Output = Resolution> + Send>>;
+
 pin_project! {
     #[project = StateProj]
-    enum State<S, ReqB, F> {
+    enum State<S, ReqB, F, R> {
         Identifying { identifying: Identifying<S, ReqB> },
         Calling { #[pin] future: F, plan: Plan },
+        Reidentifying { reidentifying: Reidentifying, response: Option<R>, plan: Plan },
         Token { answer: TokenAnswer },
         Done,
     }
@@ -41,7 +46,7 @@ pin_project! {
         S: Service<Request<ReqB>>,
     {
         #[pin]
-        state: State<S, ReqB, S::Future>,
+        state: State<S, ReqB, S::Future, S::Response>,
         shared: Arc<Shared>,
     }
 }
@@ -91,14 +96,52 @@ where
                 }
                 StateProj::Calling { future, plan } => {
                     let response = match ready!(future.poll(cx)) {
-                        Ok(response) => respond(this.shared, plan, response),
+                        Ok(response) => response,
                         Err(e) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Err(e));
                         }
                     };
+                    match respond(this.shared, plan, response) {
+                        Next::Respond(response) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                        Next::Reidentify { response, cookies } => {
+                            let plan = std::mem::take(plan);
+                            let identity = this.shared.clone();
+                            // In-process sessions (a JWT) need no future.
+                            if let Some(resolution) = identity.identity.identify_now(&cookies) {
+                                let mut plan = plan;
+                                plan.reidentified(this.shared, resolution);
+                                let next = respond(this.shared, &plan, response);
+                                this.state.set(State::Done);
+                                return Poll::Ready(Ok(next.into_response()));
+                            }
+                            let reidentifying = Box::pin(async move {
+                                identity.identity.identify_afresh(&cookies).await
+                            });
+                            this.state.set(State::Reidentifying {
+                                reidentifying,
+                                response: Some(response),
+                                plan,
+                            });
+                        }
+                    }
+                }
+                StateProj::Reidentifying {
+                    reidentifying,
+                    response,
+                    plan,
+                } => {
+                    let resolution = ready!(reidentifying.as_mut().poll(cx));
+                    plan.reidentified(this.shared, resolution);
+                    let next = match response.take() {
+                        Some(response) => respond(this.shared, plan, response),
+                        None => panic!("inject::ResponseFuture polled after completion"),
+                    };
                     this.state.set(State::Done);
-                    return Poll::Ready(Ok(response));
+                    return Poll::Ready(Ok(next.into_response()));
                 }
                 StateProj::Token { answer } => {
                     let response = ready!(answer.as_mut().poll(cx));

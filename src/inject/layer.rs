@@ -19,7 +19,7 @@ use super::scan::MessengerMarkers;
 use super::token::TokenEndpoint;
 use super::{InjectBody, is_page_request};
 use crate::config::Routes;
-use crate::identity::{Identity, Resolution, User, session_cookie};
+use crate::identity::{Identity, Resolution, User, session_cookie, with_session_cookie};
 use crate::intercom::{AnonymousPolicy, IdentityMode, IntercomHosts, Loader, Messenger};
 use crate::logout::{BOOTED_FOR_COOKIE, Logout, PENDING_SHUTDOWN_COOKIE};
 use crate::net::Downstream;
@@ -159,6 +159,7 @@ fn origin_of(url: &str) -> Option<String> {
 }
 
 /// What the request taught the layer, kept (owned) for the response.
+#[derive(Default)]
 pub(super) struct Plan {
     method: Method,
     logout_path: bool,
@@ -176,6 +177,8 @@ pub(super) struct Plan {
     pub(super) attributes: Map<String, Value>,
     /// The proxy's cookies get `Secure`.
     pub(super) secure: bool,
+    /// The user is the one the session set by the response names (it was re-identified).
+    pub(super) reidentified: bool,
 }
 
 impl Plan {
@@ -217,11 +220,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
         // The clone takes the place of the service that was polled ready (tower's rule).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = &self.shared;
+        if let Some(trust) = shared.identity.header_trust() {
+            let peer = request
+                .extensions()
+                .get::<Downstream>()
+                .map(|d| d.peer.ip());
+            if !trust.trusts(peer) {
+                // Before anything reads them, and so that the app never sees them either.
+                trust.strip(request.headers_mut());
+            }
+        }
         let headers = request.headers();
         let path = request.uri().path();
         let route = shared.routes.matching(path);
@@ -232,7 +245,7 @@ where
             logout_path: shared.logout.is_logout_path(path),
             route_injects: route.inject,
             page_request: is_page_request(headers),
-            session_cookie: session_cookie(headers, shared.session_cookie()).is_some(),
+            session_cookie: shared.identity.presents_session(headers),
             pending_shutdown: session_cookie(headers, PENDING_SHUTDOWN_COOKIE).is_some(),
             booted_for,
             boot_visitors: shared.boot_visitors,
@@ -262,6 +275,7 @@ where
                 Map::new()
             },
             secure: shared.secure(&request),
+            reidentified: false,
         };
         let resolution = match identify {
             false => Resolution::Anonymous,
@@ -297,10 +311,7 @@ pub(super) fn forward<S, ReqB, ResB>(
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
 {
-    if let Resolution::User(user) = resolution {
-        let marker = shared.logout.booted_for(Some(&user.id));
-        plan.user = Some((user, marker));
-    }
+    plan.identified(shared, resolution);
     if plan.facts().prepares_page() {
         let headers = request.headers_mut();
         // A 304 cannot carry the snippet (or a pending shutdown): ask for a full page.
@@ -312,6 +323,30 @@ where
 }
 
 impl Plan {
+    /// Records who the session named.
+    fn identified(&mut self, shared: &Shared, resolution: Resolution) {
+        self.user = match resolution {
+            Resolution::User(user) => {
+                let marker = shared.logout.booted_for(Some(&user.id));
+                Some((user, marker))
+            }
+            Resolution::Anonymous => None,
+        };
+    }
+
+    /// Records who the session set by the response names: the page is for them.
+    pub(super) fn reidentified(&mut self, shared: &Shared, resolution: Resolution) {
+        self.identified(shared, resolution);
+        self.reidentified = true;
+    }
+
+    /// The request's cookies with the session cookie set to `value`, as the browser will
+    /// send them after this response.
+    pub(super) fn cookies_with_session(&self, name: &str, value: &str) -> HeaderMap {
+        let before = self.session_cookies().unwrap_or_default();
+        with_session_cookie(&before, name, value)
+    }
+
     /// The request's `Cookie` headers, when it carried the session cookie: all a cache
     /// invalidation needs.
     pub(super) fn session_cookies(&self) -> Option<HeaderMap> {

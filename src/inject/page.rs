@@ -129,28 +129,6 @@ fn is_attachment(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Whether any `Set-Cookie` of the response names the session cookie.
-pub(super) fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split_once('='))
-        .any(|(n, _)| n.trim() == name)
-}
-
-/// The values of every `Set-Cookie` that sets (not clears) the session cookie.
-pub(super) fn session_cookies_set(headers: &HeaderMap, name: &str) -> Vec<String> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .filter(|(n, v)| n.trim() == name && !v.trim().is_empty())
-        .map(|(_, v)| v.trim().to_string())
-        .collect()
-}
-
 /// Rewrites every CSP header so the snippet runs; returns the nonce our script carries.
 fn rewrite_csp_headers(
     headers: &mut HeaderMap,

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use super::InjectBody;
 use super::decide::{Outcome, ResponseFacts, Who, decide};
 use super::layer::{Plan, Shared};
-use super::page::{insert, rewritable_page, session_cookies_set, sets_cookie};
+use super::page::{insert, rewritable_page};
 use crate::intercom::{Boot, Refresh, Snippet};
 
 /// Seconds until a page refreshes its token: at 80% of its life, and not more often than
@@ -20,12 +20,37 @@ pub(super) fn refresh_after(ttl_secs: u64) -> u64 {
     (ttl_secs * 4 / 5).max(5)
 }
 
-/// The response as it leaves the layer.
-pub(super) fn respond<B>(
-    shared: &Shared,
-    plan: &Plan,
-    response: Response<B>,
-) -> Response<InjectBody<B>>
+/// What the response half makes of the inner service's answer.
+pub(super) enum Next<B> {
+    /// The response as it leaves the layer.
+    Respond(Response<InjectBody<B>>),
+    /// The page sets a new session: identify these cookies (the request's, with the session
+    /// the page sets), settle the plan on that user, and respond again.
+    Reidentify {
+        /// The app's answer, held until the user is known.
+        response: Response<B>,
+        /// The cookies the browser will send from now on.
+        cookies: http::HeaderMap,
+    },
+}
+
+impl<B> Next<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    /// The response, once the plan is settled (a re-identified plan never asks again; were
+    /// it to, the app's answer would pass untouched).
+    pub(super) fn into_response(self) -> Response<InjectBody<B>> {
+        match self {
+            Next::Respond(response) => response,
+            Next::Reidentify { response, .. } => response.map(InjectBody::identity),
+        }
+    }
+}
+
+/// The response as it leaves the layer, or the new session to identify first.
+pub(super) fn respond<B>(shared: &Shared, plan: &Plan, response: Response<B>) -> Next<B>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -33,43 +58,63 @@ where
     let headers = response.headers();
     let facts = plan.facts();
     let request = &facts.request;
-    // Only an answer that may get a snippet, or may be a logout, is looked at further: the
-    // rest (assets, routes that do not inject) pass without a charset parse.
-    let format = match facts.injects() || request.logout_path || request.session_cookie {
-        true => rewritable_page(response.status(), headers),
+    let set = match shared.identity.reads_cookie() {
+        true => shared.logout.session_set(headers),
         false => None,
+    };
+    // Only an answer that may get a snippet, or may be a logout, or sets a session, is looked
+    // at further: the rest (assets, routes that do not inject) pass without a charset parse.
+    let format =
+        match facts.injects() || request.logout_path || request.session_cookie || set.is_some() {
+            true => rewritable_page(response.status(), headers),
+            false => None,
+        };
+    let new_session = match set {
+        Some(value) if !plan.reidentified => {
+            let cookies = plan.cookies_with_session(shared.session_cookie(), &value);
+            let same = plan
+                .session_cookies()
+                .is_some_and(|before| shared.identity.same_session(&before, &cookies));
+            (!same).then_some(cookies)
+        }
+        _ => None,
     };
     let response_facts = ResponseFacts {
         page: format.is_some(),
-        sets_session_cookie: sets_cookie(headers, shared.session_cookie()),
+        new_session: new_session.is_some(),
         clears_session_cookie: shared.logout.clears_session(headers),
     };
     let outcome = decide(&facts, &response_facts);
     if outcome.is_logout() {
         debug!("logout response: shutting the Messenger down");
-    } else if facts.injects() && response_facts.page && response_facts.sets_session_cookie {
-        debug!("response sets the session cookie; page served without the Messenger");
-    }
-    if outcome.is_logout() {
         if let Some(cookies) = plan.session_cookies() {
             // Apps that destroy the session but keep the cookie must not find it cached.
             shared.identity.forget(&cookies);
         }
-    } else {
-        for value in session_cookies_set(headers, shared.session_cookie()) {
-            // A login that reuses a session id (PHP does) must not find a cached visitor or
-            // the previous user under it.
-            shared.identity.forget_value(&value);
+    } else if let Some(cookies) = &new_session {
+        // The replaced session may be destroyed, and the new one may reuse an id the cache
+        // knew as a visitor or another user (PHP logins can): neither is trusted from cache.
+        if let Some(before) = plan.session_cookies() {
+            shared.identity.forget(&before);
+        }
+        // Re-identifying forgets it first, and waits for that.
+        if outcome != Outcome::Reidentify {
+            shared.identity.forget(cookies);
         }
     }
     let mut response = match (outcome, format) {
-        (Outcome::Pass, _) => return response.map(InjectBody::identity),
+        (Outcome::Reidentify, _) => {
+            debug!("response sets a new session; identifying it");
+            let cookies = new_session.unwrap_or_default();
+            return Next::Reidentify { response, cookies };
+        }
+        (Outcome::Pass, _) => return Next::Respond(response.map(InjectBody::identity)),
         (Outcome::LogoutElsewhere, _) => response.map(InjectBody::identity),
         // `decide` gives the other outcomes to pages only.
-        (_, None) => return response.map(InjectBody::identity),
+        (_, None) => return Next::Respond(response.map(InjectBody::identity)),
         (outcome, Some(format)) => {
             let Some(snippet) = snippet(shared, plan, &outcome) else {
-                return response.map(InjectBody::identity);
+                return Next::Respond(response.map(InjectBody::identity));
             };
             // A shutdown goes in even where the page loads Intercom itself: it must run.
             let shutdown = outcome.shuts_down();
@@ -82,7 +127,7 @@ where
         response.headers_mut(),
         plan.secure,
     );
-    response
+    Next::Respond(response)
 }
 
 /// The snippet `outcome` asks for; `None` when the user's settings cannot be signed (the

@@ -90,6 +90,19 @@ impl Logout {
                 .any(|c| c.name() == self.session_cookie && expires_now(&c))
     }
 
+    /// The value the response sets the session cookie to: the last `Set-Cookie` of it that
+    /// does not expire it (a login, a rolling session, a regenerated id).
+    pub fn session_set(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| cookie::Cookie::parse(v).ok())
+            .filter(|c| c.name() == self.session_cookie && !expires_now(c))
+            .map(|c| c.value_trimmed().to_string())
+            .rfind(|value| !value.is_empty())
+    }
+
     /// The marker for a user id (or `None`: a Messenger booted without identity).
     pub fn booted_for(&self, user_id: Option<&str>) -> String {
         match user_id {
@@ -235,6 +248,38 @@ mod tests {
         assert!(!l.clears_session(&set_cookies(&[
             "session=x; Expires=Thu, 01 Jan 2099 00:00:00 GMT"
         ])));
+    }
+
+    #[test]
+    fn the_session_a_response_sets_is_its_last_live_value() {
+        let l = logout();
+        assert_eq!(l.session_set(&set_cookies(&["a=1"])), None);
+        assert_eq!(
+            l.session_set(&set_cookies(&["session=new; Path=/; HttpOnly"]))
+                .as_deref(),
+            Some("new")
+        );
+        // PHP's session_regenerate_id after session_start sends two; the last one counts.
+        assert_eq!(
+            l.session_set(&set_cookies(&[
+                "session=old; path=/",
+                "session=new; path=/"
+            ]))
+            .as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            l.session_set(&set_cookies(&["session=deleted; Max-Age=0"])),
+            None,
+            "a clear is not a new session"
+        );
+        assert_eq!(l.session_set(&set_cookies(&["session=; Path=/"])), None);
+        assert_eq!(
+            l.session_set(&set_cookies(&["session=\"q\"; Path=/"]))
+                .as_deref(),
+            Some("q"),
+            "quoted as the request side reads it"
+        );
     }
 
     #[test]

@@ -503,6 +503,17 @@ cookie_secret_file = "{}"
 /// Starts the Express app on a free port, its sessions in Redis under `prefix`, signed with
 /// `cookie_secret`. `None` (after saying "skipped: …") without Node packages, except in CI.
 pub fn start_express(redis_url: &str, prefix: &str, cookie_secret: &str) -> Option<ExpressApp> {
+    start_express_with(redis_url, prefix, cookie_secret, false)
+}
+
+/// [`start_express`], with express-session's `rolling` (the cookie re-set on every response)
+/// when `rolling`.
+pub fn start_express_with(
+    redis_url: &str,
+    prefix: &str,
+    cookie_secret: &str,
+    rolling: bool,
+) -> Option<ExpressApp> {
     use std::io::BufRead;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/express-app");
     if !npm_ci(&dir) {
@@ -520,6 +531,7 @@ pub fn start_express(redis_url: &str, prefix: &str, cookie_secret: &str) -> Opti
         .env("REDIS_URL", redis_url)
         .env("SESSION_PREFIX", prefix)
         .env("COOKIE_SECRET", cookie_secret)
+        .env("ROLLING", if rolling { "1" } else { "0" })
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("node runs");
@@ -533,4 +545,107 @@ pub fn start_express(redis_url: &str, prefix: &str, cookie_secret: &str) -> Opti
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("express app did not start: {line:?}"));
     Some(ExpressApp { child, port })
+}
+
+/// A PHP app served by `php -S` (PHP's built-in server), stopped on drop.
+pub struct PhpApp {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for PhpApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `php -S 127.0.0.1:0 <router>` in `dir` with `-d` settings `ini` and environment
+/// `env`. `None` (after "skipped: …") when php is missing and CI is not set; in CI a missing
+/// php (or a PHP extension the app needs) fails.
+pub fn start_php(
+    dir: &std::path::Path,
+    router: &str,
+    ini: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Option<PhpApp> {
+    use std::io::BufRead;
+    if std::process::Command::new("php")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "php is missing (apt-get install php-cli php-redis php-pgsql php-mysql php-laravel-framework)"
+        );
+        eprintln!(
+            "skipped: php is missing (apt-get install php-cli php-redis php-pgsql php-mysql php-laravel-framework)"
+        );
+        return None;
+    }
+    let mut command = std::process::Command::new("php");
+    for (key, value) in ini {
+        // An ini line: quoted, so URLs with `?`, `=` and `&` stay one value.
+        command.arg("-d").arg(format!("{key}=\"{value}\""));
+    }
+    let mut child = command
+        .arg("-S")
+        .arg("127.0.0.1:0")
+        .arg(router)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("php runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    // "[date] PHP 8.2.x Development Server (http://127.0.0.1:PORT) started"
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let at = line.find("http://127.0.0.1:")? + "http://127.0.0.1:".len();
+            line[at..].split(')').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("php -S {router} did not start"));
+    // Keep reading the server's log so it never blocks on a full pipe; echo errors.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains("PHP ") && !line.contains("Accepted") && !line.contains("Closing") {
+                eprintln!("php: {line}");
+            }
+        }
+    });
+    Some(PhpApp { child, port })
+}
+
+/// The `name=value` of the response's `Set-Cookie` named `name` (what a browser sends back).
+pub fn set_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+/// POSTs a form as a browser would (asking for HTML), with `cookie` as the Cookie header.
+pub async fn post_form(
+    proxy: &Proxy,
+    path: &str,
+    form: &str,
+    cookie: Option<&str>,
+) -> http::Response<Incoming> {
+    let mut req = Request::post(proxy.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    client()
+        .request(req.body(full(form.to_string())).unwrap())
+        .await
+        .unwrap()
 }

@@ -33,7 +33,7 @@ fn page_load() -> RequestFacts<'static> {
 
 const PAGE: ResponseFacts = ResponseFacts {
     page: true,
-    sets_session_cookie: false,
+    new_session: false,
     clears_session_cookie: false,
 };
 /// A redirect, JSON, an image: anything that is not a rewritable page.
@@ -364,15 +364,88 @@ fn every_behaviour_of_the_contract_is_one_row() {
             markers: MarkerChanges::default(),
         },
         Row {
-            row: "a page that sets the session cookie (a login) changes the user: untouched",
+            row: "a page that sets another session (a login, a regenerated id): who it names is asked",
             request: page_load(),
             user: Some(alice),
             response: ResponseFacts {
-                sets_session_cookie: true,
+                new_session: true,
+                ..PAGE
+            },
+            outcome: Outcome::Reidentify,
+            markers: MarkerChanges::default(),
+        },
+        Row {
+            row: "a visitor's login page sets a session: who it names is asked",
+            request: page_load(),
+            user: None,
+            response: ResponseFacts {
+                new_session: true,
+                ..PAGE
+            },
+            outcome: Outcome::Reidentify,
+            markers: MarkerChanges::default(),
+        },
+        Row {
+            row: "a login answered with a redirect: untouched (the next page boots)",
+            request: page_load(),
+            user: None,
+            response: ResponseFacts {
+                new_session: true,
+                ..NOT_A_PAGE
+            },
+            outcome: Outcome::Pass,
+            markers: MarkerChanges::default(),
+        },
+        Row {
+            row: "a new session on a route with inject = false: untouched",
+            request: RequestFacts {
+                route_injects: false,
+                ..page_load()
+            },
+            user: None,
+            response: ResponseFacts {
+                new_session: true,
                 ..PAGE
             },
             outcome: Outcome::Pass,
             markers: MarkerChanges::default(),
+        },
+        Row {
+            row: "a logout path that sets a fresh session (PHP regenerates on logout): a logout",
+            request: RequestFacts {
+                logout_path: true,
+                session_cookie: true,
+                ..page_load()
+            },
+            user: None,
+            response: ResponseFacts {
+                new_session: true,
+                ..PAGE
+            },
+            outcome: Outcome::LogoutPage {
+                boot_visitor: false,
+            },
+            markers: MarkerChanges {
+                pending_shutdown: None,
+                booted_for: None,
+                expire_intercom_session: true,
+            },
+        },
+        Row {
+            row: "the session re-identified as bob where alice was booted: shutdown, then bob",
+            request: RequestFacts {
+                session_cookie: true,
+                booted_for: Some("m-alice"),
+                ..page_load()
+            },
+            user: Some(bob),
+            response: PAGE,
+            outcome: Outcome::ShutdownThenBoot(bob),
+            markers: MarkerChanges {
+                pending_shutdown: None,
+                booted_for: Some(Some("m-bob")),
+                expire_intercom_session: false,
+            },
         },
         Row {
             row: "a user's request for something that is not a page: untouched",
@@ -415,8 +488,13 @@ fn every_behaviour_of_the_contract_is_one_row() {
         let outcome = decide(&facts, &row.response);
         assert_eq!(outcome, row.outcome, "{}", row.row);
         assert_eq!(outcome.marker_changes(&facts), row.markers, "{}", row.row);
-        // The request was prepared for a full page whenever the answer may get a snippet.
-        if outcome != Outcome::Pass && outcome != Outcome::LogoutElsewhere {
+        // The request was prepared for a full page whenever the answer may get a snippet. A
+        // visitor's request is not (its validators and codings stand): a new session it
+        // gets is identified only when the answer is a page the rewriter takes as it is.
+        if !matches!(
+            outcome,
+            Outcome::Pass | Outcome::LogoutElsewhere | Outcome::Reidentify
+        ) {
             assert!(facts.prepares_page(), "{}: prepared", row.row);
         }
     }

@@ -1,0 +1,167 @@
+//! `[session.laravel]`, `[session.php]` and `[session.header]`: what `check` says about each.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+
+const BASE: &str = r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+[intercom]
+app_id = "abc123de"
+secret_env = "MSG"
+[session.fields]
+user_id = "/user_id"
+"#;
+
+fn env() -> HashMap<String, String> {
+    HashMap::from([
+        ("MSG".to_string(), "messenger-secret".to_string()),
+        (
+            "APP_KEY".to_string(),
+            "base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string(),
+        ),
+    ])
+}
+
+fn load(session: &str) -> Result<Config, Vec<String>> {
+    Config::from_toml(&format!("{BASE}\n{session}"), "t.toml", &env())
+        .map_err(|e| e.issues.iter().map(ToString::to_string).collect())
+}
+
+/// The problems `check` reports for `session`; panics when it has none.
+fn problems_with(session: &str) -> Vec<String> {
+    match load(session) {
+        Ok(_) => panic!("expected problems with {session}"),
+        Err(problems) => problems,
+    }
+}
+
+fn has(problems: &[String], key: &str, words: &str) -> bool {
+    problems
+        .iter()
+        .any(|p| p.contains(&format!("session.{key}")) && p.contains(words))
+}
+
+#[test]
+fn php_defaults_to_phpsessid_in_debians_directory() {
+    let c = load("[session]\nresolver = \"php\"\n[session.php]\n").unwrap();
+    assert_eq!(c.session.cookie, "PHPSESSID");
+    let ResolverConfig::Php(php) = &c.session.resolver else {
+        panic!("php resolver")
+    };
+    assert_eq!(php.serialize_handler, PhpSerializeHandler::Php);
+    assert!(matches!(
+        &php.store,
+        SessionStore::Files { dir, prefix: "sess_", levels: 0 } if dir.to_str() == Some("/var/lib/php/sessions")
+    ));
+    let c =
+        load("[session]\nresolver = \"php\"\n[session.php]\npath = \"2;/srv/sessions\"\n").unwrap();
+    let ResolverConfig::Php(php) = &c.session.resolver else {
+        panic!("php resolver")
+    };
+    assert!(matches!(&php.store, SessionStore::Files { levels: 2, .. }));
+}
+
+#[test]
+fn php_settings_that_cannot_work_are_named() {
+    let problems = problems_with(
+        "[session]\nresolver = \"php\"\n[session.php]\nsave_handler = \"memcached\"\nserialize_handler = \"igbinary\"\n",
+    );
+    assert!(
+        has(&problems, "php.save_handler", "memcached"),
+        "{problems:?}"
+    );
+    assert!(
+        has(&problems, "php.serialize_handler", "igbinary"),
+        "{problems:?}"
+    );
+    let problems =
+        problems_with("[session]\nresolver = \"php\"\n[session.php]\npath = \"relative/dir\"\n");
+    assert!(has(&problems, "php.path", "absolute"), "{problems:?}");
+    let problems = problems_with(
+        "[session]\nresolver = \"php\"\n[session.php]\nsave_handler = \"redis\"\nurl = \"http://x\"\nkey = \"nosid\"\n",
+    );
+    assert!(has(&problems, "php.url", "scheme"), "{problems:?}");
+    assert!(has(&problems, "php.key", "{sid}"), "{problems:?}");
+}
+
+#[test]
+fn laravel_reads_its_key_driver_and_lifetime() {
+    let c = load(
+        "[session]\nresolver = \"laravel\"\n[session.laravel]\napp_key_env = \"APP_KEY\"\ndriver = \"database\"\nurl = \"postgres://127.0.0.1/app\"\nlifetime = \"30m\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.session.cookie, "laravel_session");
+    let ResolverConfig::Laravel(laravel) = &c.session.resolver else {
+        panic!("laravel resolver")
+    };
+    assert_eq!(laravel.cipher, "aes-256-cbc");
+    assert_eq!(laravel.lifetime, Duration::from_secs(30 * 60));
+    assert!(matches!(&laravel.store, SessionStore::Database { table, .. } if table == "sessions"));
+    let c = load(
+        "[session]\nresolver = \"laravel\"\n[session.laravel]\napp_key_env = \"APP_KEY\"\ndriver = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n",
+    )
+    .unwrap();
+    let ResolverConfig::Laravel(laravel) = &c.session.resolver else {
+        panic!("laravel resolver")
+    };
+    assert!(
+        matches!(&laravel.store, SessionStore::Redis { key, .. } if key == "laravel_database_laravel_cache_:{sid}")
+    );
+}
+
+#[test]
+fn laravel_settings_that_cannot_work_are_named() {
+    let problems = problems_with(
+        "[session]\nresolver = \"laravel\"\n[session.laravel]\ncipher = \"des\"\ndriver = \"database\"\nurl = \"postgres://x/app\"\ntable = \"sessions; DROP TABLE users\"\n",
+    );
+    assert!(
+        has(&problems, "laravel.app_key_env", "missing"),
+        "{problems:?}"
+    );
+    assert!(has(&problems, "laravel.cipher", "des"), "{problems:?}");
+    assert!(
+        has(&problems, "laravel.table", "not a table name"),
+        "{problems:?}"
+    );
+    let problems = problems_with(
+        "[session]\nresolver = \"laravel\"\n[session.laravel]\napp_key_env = \"APP_KEY\"\n",
+    );
+    assert!(has(&problems, "laravel.driver", "missing"), "{problems:?}");
+    let problems = problems_with(
+        "[session]\nresolver = \"laravel\"\n[session.laravel]\napp_key_env = \"NOT_SET\"\ndriver = \"file\"\n",
+    );
+    assert!(
+        has(&problems, "laravel.app_key_env", "NOT_SET"),
+        "{problems:?}"
+    );
+    assert!(has(&problems, "laravel.path", "missing"), "{problems:?}");
+}
+
+#[test]
+fn header_needs_trusted_proxies_and_header_names() {
+    let c = load(
+        "[session]\nresolver = \"header\"\n[session.header]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\nheaders = [\"X-Auth-Request-User\"]\n",
+    )
+    .unwrap();
+    let ResolverConfig::Header(header) = &c.session.resolver else {
+        panic!("header resolver")
+    };
+    assert_eq!(header.trusted_proxies.len(), 3);
+    assert_eq!(header.headers[0].as_str(), "x-auth-request-user");
+    let problems = problems_with("[session]\nresolver = \"header\"\n[session.header]\n");
+    assert!(
+        has(&problems, "header.trusted_proxies", "missing"),
+        "{problems:?}"
+    );
+    assert!(has(&problems, "header.headers", "missing"), "{problems:?}");
+    let problems = problems_with(
+        "[session]\nresolver = \"header\"\n[session.header]\ntrusted_proxies = []\nheaders = [\"X-User\"]\n",
+    );
+    assert!(
+        has(&problems, "header.trusted_proxies", "empty"),
+        "{problems:?}"
+    );
+}
