@@ -90,6 +90,26 @@ fn log_plan(config: &Config, store: &str) {
             laravel.cipher,
             laravel.app_key.origin()
         ),
+        ResolverConfig::Rails(rails) => format!(
+            "rails ({:?}, {:?} key generator, key from {})",
+            rails.cipher,
+            rails.digest,
+            rails.secret_key_base.origin()
+        ),
+        ResolverConfig::Django(django) => format!(
+            "django ({}, key from {})",
+            match django.backend {
+                config::DjangoBackend::Db { .. } => store.to_string(),
+                config::DjangoBackend::SignedCookies => "signed cookies".to_string(),
+            },
+            django.secret_key.origin()
+        ),
+        ResolverConfig::Flask(flask) => {
+            format!(
+                "flask (signed cookie, key from {})",
+                flask.secret_key.origin()
+            )
+        }
         ResolverConfig::Php(php) => format!("php ({store}, {:?} data)", php.serialize_handler),
         ResolverConfig::Header(header) => format!(
             "header ({} believed from {} network(s))",

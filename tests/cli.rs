@@ -103,7 +103,7 @@ fn every_problem_is_reported_with_its_key() {
         "intercom.app_id: invalid app id \"abc-123\"",
         "intercom.secret_file: cannot read /nonexistent/secret",
         "intercom.region: unknown region \"mars\" (expected us, eu, au)",
-        "session.resolver: unknown resolver \"crystal-ball\" (expected jwt, http, redis, sql, laravel, php, header)",
+        "session.resolver: unknown resolver \"crystal-ball\" (expected jwt, http, redis, sql, rails, django, flask, laravel, php, header)",
         "session.cache_ttl: expected a duration string like \"750ms\" or \"15m\", found integer 30",
         "session.fields.email: invalid JSON pointer \"email\"",
         "session.fields.user_id: missing",

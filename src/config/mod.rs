@@ -4,8 +4,10 @@
 //! `key.path: what is wrong`, so `check` can list them all. Secrets named by `*_env` and
 //! `*_file` keys are read here, at start, and held in [`Secret`]s.
 
+mod frameworks;
 mod header;
 mod intercom;
+mod lookup;
 mod network;
 mod php;
 mod reader;
@@ -18,8 +20,13 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::intercom::{AnonymousPolicy, IdentityMode, Region};
+pub use frameworks::{
+    DjangoBackend, DjangoResolverConfig, FlaskResolverConfig, RailsCipher, RailsDigest,
+    RailsResolverConfig,
+};
 pub use header::HeaderResolverConfig;
 pub use intercom::{IntercomConfig, MIN_TOKEN_TTL, is_endpoint_path};
+pub use lookup::LookupConfig;
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
 pub use php::{
     LARAVEL_CIPHERS, LaravelResolverConfig, PhpResolverConfig, PhpSerializeHandler, SessionStore,

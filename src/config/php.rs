@@ -215,22 +215,32 @@ fn redis_store(s: &mut Section<'_>, default_key: &str) -> Option<SessionStore> {
     Some(SessionStore::Redis { url: url?, key })
 }
 
-fn database_store(s: &mut Section<'_>) -> Option<SessionStore> {
-    let url = s.required_string("url", "\"postgres://app@127.0.0.1/app\"");
-    let url = url.filter(|u| {
-        let scheme = u.split("://").next().unwrap_or_default();
-        let ok = matches!(scheme, "postgres" | "postgresql" | "mysql" | "mariadb");
-        if !ok {
-            s.issue("url", format!("unsupported database URL scheme {scheme:?} (expected postgres://, postgresql://, mysql:// or mariadb://)"));
-        }
-        ok
-    });
-    let table = s.string("table").unwrap_or_else(|| "sessions".into());
-    // Interpolated into the query: an identifier only (schema-qualified allowed).
-    let table_ok = !table.is_empty()
+/// A database URL of a kind the proxy speaks, else an issue on `url`.
+pub(super) fn database_url(s: &Section<'_>, url: String) -> Option<String> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    if matches!(scheme, "postgres" | "postgresql" | "mysql" | "mariadb") {
+        Some(url)
+    } else {
+        // The URL may hold a password: name its scheme only.
+        s.issue("url", format!("unsupported database URL scheme {scheme:?} (expected postgres://, postgresql://, mysql:// or mariadb://)"));
+        None
+    }
+}
+
+/// A table name safe to put in a query: an identifier, optionally schema-qualified.
+pub(super) fn is_table_name(table: &str) -> bool {
+    !table.is_empty()
         && table.split('.').all(|part| {
             !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        });
+        })
+}
+
+fn database_store(s: &mut Section<'_>) -> Option<SessionStore> {
+    let url = s.required_string("url", "\"postgres://app@127.0.0.1/app\"");
+    let url = url.and_then(|u| database_url(s, u));
+    let table = s.string("table").unwrap_or_else(|| "sessions".into());
+    // Interpolated into the query: an identifier only (schema-qualified allowed).
+    let table_ok = is_table_name(&table);
     if !table_ok {
         s.issue(
             "table",

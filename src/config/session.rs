@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
+use super::frameworks::{
+    DJANGO_KEYS, DjangoResolverConfig, FLASK_KEYS, FlaskResolverConfig, RAILS_KEYS,
+    RailsResolverConfig, read_django, read_flask, read_rails,
+};
 use super::header::{HEADER_KEYS, HeaderResolverConfig, read_header};
+use super::lookup::{LOOKUP_KEYS, LookupConfig, read_lookup};
 use super::php::{
     LARAVEL_KEYS, LaravelResolverConfig, PHP_KEYS, PhpResolverConfig, read_laravel, read_php,
 };
@@ -26,8 +31,14 @@ pub(super) const KEYS: &[&str] = &[
     "laravel",
     "php",
     "header",
+    "rails",
+    "django",
+    "flask",
+    "lookup",
 ];
-const RESOLVERS: &[&str] = &["jwt", "http", "redis", "sql", "laravel", "php", "header"];
+const RESOLVERS: &[&str] = &[
+    "jwt", "http", "redis", "sql", "rails", "django", "flask", "laravel", "php", "header",
+];
 
 /// `[session]`.
 #[derive(Clone)]
@@ -42,6 +53,8 @@ pub struct SessionConfig {
     pub timeout: Duration,
     /// JSON pointers from the session document to the user's fields.
     pub fields: FieldMap,
+    /// `[session.lookup]`: the user's record, fetched by user id after any resolver.
+    pub lookup: Option<LookupConfig>,
 }
 
 /// The configured session resolver.
@@ -61,6 +74,12 @@ pub enum ResolverConfig {
     Php(PhpResolverConfig),
     /// An authenticating proxy in front names the user in request headers.
     Header(HeaderResolverConfig),
+    /// A Rails app's cookie store.
+    Rails(RailsResolverConfig),
+    /// A Django app's sessions (database or signed cookies).
+    Django(DjangoResolverConfig),
+    /// A Flask app's signed session cookie.
+    Flask(FlaskResolverConfig),
 }
 
 /// `[session.fields]`: JSON pointers into the session document.
@@ -89,6 +108,7 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
     let default_cookie = match resolver_name.as_deref() {
         Some("php") => "PHPSESSID",
         Some("laravel") => "laravel_session",
+        Some("django") => "sessionid",
         _ => "session",
     };
     let cookie = s
@@ -133,6 +153,19 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         .and_then(|t| read_laravel(t, chosen == Some("laravel"), env));
     let php = s.table("php", PHP_KEYS).and_then(read_php);
     let header = s.table("header", HEADER_KEYS).and_then(read_header);
+    let rails = s
+        .table("rails", RAILS_KEYS)
+        .and_then(|t| read_rails(t, chosen == Some("rails"), env));
+    let django = s
+        .table("django", DJANGO_KEYS)
+        .and_then(|t| read_django(t, chosen == Some("django"), env));
+    let flask = s
+        .table("flask", FLASK_KEYS)
+        .and_then(|t| read_flask(t, chosen == Some("flask"), env));
+    let lookup = match s.has("lookup") {
+        true => Some(s.table("lookup", LOOKUP_KEYS).and_then(read_lookup)),
+        false => None,
+    };
     let resolver = match chosen {
         Some("jwt") => jwt.flatten().map(ResolverConfig::Jwt),
         Some("http") => http.map(ResolverConfig::Http),
@@ -141,19 +174,64 @@ pub(super) fn read(section: Option<Section<'_>>, env: &dyn SecretEnv) -> Option<
         Some("laravel") => laravel.map(ResolverConfig::Laravel),
         Some("php") => php.map(ResolverConfig::Php),
         Some("header") => header.map(ResolverConfig::Header),
+        Some("rails") => rails.map(ResolverConfig::Rails),
+        Some("django") => django.map(ResolverConfig::Django),
+        Some("flask") => flask.map(ResolverConfig::Flask),
         _ => None,
     };
+    if let Some(fields) = &fields {
+        check_lookup_pointers(&s, fields, lookup.is_some());
+    }
     s.finish();
     if !cookie_ok {
         return None;
     }
+    let lookup = match lookup {
+        None => None,
+        Some(lookup) => Some(lookup?),
+    };
     Some(SessionConfig {
         cookie,
         resolver: resolver?,
         cache_ttl,
         timeout: timeout?,
         fields: fields?,
+        lookup,
     })
+}
+
+/// Pointers under `/lookup` need `[session.lookup]`; the user id cannot come from it (the
+/// lookup is made with the user id).
+fn check_lookup_pointers(s: &Section<'_>, fields: &FieldMap, has_lookup: bool) {
+    let under_lookup = |p: &str| p == "/lookup" || p.starts_with("/lookup/");
+    if under_lookup(&fields.user_id) {
+        s.issue(
+            "fields.user_id",
+            "cannot come from /lookup: the lookup is made with the user id",
+        );
+    }
+    if has_lookup {
+        return;
+    }
+    let others = [
+        ("email", fields.email.as_deref()),
+        ("name", fields.name.as_deref()),
+    ]
+    .into_iter()
+    .chain(
+        fields
+            .custom
+            .iter()
+            .map(|(k, p)| (k.as_str(), Some(p.as_str()))),
+    );
+    for (key, pointer) in others {
+        if pointer.is_some_and(under_lookup) {
+            s.issue(
+                &format!("fields.{key}"),
+                "points under /lookup, but there is no [session.lookup] section",
+            );
+        }
+    }
 }
 
 fn read_fields(s: &mut Section<'_>) -> Option<FieldMap> {

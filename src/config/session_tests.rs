@@ -165,3 +165,105 @@ fn header_needs_trusted_proxies_and_header_names() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn frameworks_read_their_secrets_and_defaults() {
+    let c = load("[session]\nresolver = \"rails\"\ncookie = \"_app_session\"\n[session.rails]\nsecret_key_base_env = \"APP_KEY\"\n").unwrap();
+    let ResolverConfig::Rails(rails) = &c.session.resolver else {
+        panic!("rails resolver")
+    };
+    assert_eq!(
+        (rails.digest, rails.cipher),
+        (RailsDigest::Auto, RailsCipher::Aes256Gcm)
+    );
+    let c = load("[session]\nresolver = \"django\"\n[session.django]\nsecret_key_env = \"APP_KEY\"\nbackend = \"db\"\nurl = \"mysql://root@127.0.0.1/app\"\n").unwrap();
+    assert_eq!(c.session.cookie, "sessionid");
+    let ResolverConfig::Django(django) = &c.session.resolver else {
+        panic!("django resolver")
+    };
+    assert!(
+        matches!(&django.backend, DjangoBackend::Db { table, .. } if table == "django_session")
+    );
+    assert_eq!(django.max_age, Duration::from_secs(1_209_600));
+    let c =
+        load("[session]\nresolver = \"flask\"\n[session.flask]\nsecret_key_env = \"APP_KEY\"\n")
+            .unwrap();
+    let ResolverConfig::Flask(flask) = &c.session.resolver else {
+        panic!("flask resolver")
+    };
+    assert_eq!(flask.max_age, Duration::from_secs(31 * 24 * 3600));
+}
+
+#[test]
+fn framework_settings_that_cannot_work_are_named() {
+    let problems = problems_with(
+        "[session]\nresolver = \"rails\"\n[session.rails]\ndigest = \"md5\"\ncipher = \"aes-128-gcm\"\n",
+    );
+    assert!(
+        has(&problems, "rails.secret_key_base_env", "missing"),
+        "{problems:?}"
+    );
+    assert!(has(&problems, "rails.digest", "md5"), "{problems:?}");
+    assert!(
+        has(&problems, "rails.cipher", "aes-128-gcm"),
+        "{problems:?}"
+    );
+    let problems = problems_with(
+        "[session]\nresolver = \"django\"\n[session.django]\nsecret_key_env = \"APP_KEY\"\nbackend = \"db\"\nurl = \"sqlite:///db.sqlite3\"\n",
+    );
+    assert!(has(&problems, "django.url", "sqlite"), "{problems:?}");
+    let problems = problems_with(
+        "[session]\nresolver = \"django\"\n[session.django]\nsecret_key_env = \"APP_KEY\"\n",
+    );
+    assert!(has(&problems, "django.backend", "missing"), "{problems:?}");
+    let problems = problems_with(
+        "[session]\nresolver = \"flask\"\n[session.flask]\nsecret_key_env = \"UNSET\"\n",
+    );
+    assert!(
+        has(&problems, "flask.secret_key_env", "UNSET"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn lookup_is_one_query_or_one_url_and_its_fields_need_it() {
+    let jwt = "[session.jwt]\nkey_env = \"APP_KEY\"\n";
+    let c = load(&format!(
+        "[session]\nresolver = \"jwt\"\n{jwt}[session.lookup]\nurl = \"postgres://127.0.0.1/app\"\nquery = \"SELECT email FROM users WHERE id = $1\"\n"
+    ))
+    .unwrap();
+    assert!(matches!(c.session.lookup, Some(LookupConfig::Sql { .. })));
+    let c = load(&format!(
+        "[session]\nresolver = \"jwt\"\n{jwt}[session.lookup]\nurl = \"http://127.0.0.1:3000/users/{{user_id}}\"\n"
+    ))
+    .unwrap();
+    assert!(matches!(c.session.lookup, Some(LookupConfig::Http { .. })));
+
+    let problems = problems_with(&format!(
+        "[session]\nresolver = \"jwt\"\n{jwt}[session.lookup]\nurl = \"mysql://root@127.0.0.1/app\"\nquery = \"SELECT email FROM users WHERE id = $1\"\n"
+    ));
+    assert!(
+        has(&problems, "lookup.query", "no ? parameter"),
+        "{problems:?}"
+    );
+    let problems = problems_with(&format!(
+        "[session]\nresolver = \"jwt\"\n{jwt}[session.lookup]\nurl = \"http://127.0.0.1:3000/users\"\n"
+    ));
+    assert!(has(&problems, "lookup.url", "{user_id}"), "{problems:?}");
+    let text = BASE.replace(
+        "user_id = \"/user_id\"",
+        "user_id = \"/sub\"\nemail = \"/lookup/email\"",
+    );
+    let problems = match Config::from_toml(
+        &format!("{text}\n[session]\nresolver = \"jwt\"\n{jwt}"),
+        "t.toml",
+        &env(),
+    ) {
+        Ok(_) => panic!("a /lookup pointer without [session.lookup] is refused"),
+        Err(e) => e.issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert!(
+        has(&problems, "fields.email", "no [session.lookup]"),
+        "{problems:?}"
+    );
+}

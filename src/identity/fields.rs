@@ -15,29 +15,47 @@ pub fn user_from_document(fields: &FieldMap, document: &Value) -> Option<User> {
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    let text = |pointer: &Option<String>| {
-        pointer
-            .as_deref()
-            .and_then(|p| document.pointer(p))
+    let mut user = User {
+        id,
+        email: None,
+        name: None,
+        attributes: Map::new(),
+    };
+    fill(&mut user, fields, document, |_| true);
+    Some(user)
+}
+
+/// Sets the user's email, name and attributes from `document`, for the fields whose pointer
+/// `which` accepts (the `/lookup` ones, once the user's record is fetched).
+pub(super) fn fill(
+    user: &mut User,
+    fields: &FieldMap,
+    document: &Value,
+    which: impl Fn(&str) -> bool,
+) {
+    let text = |pointer: &str| {
+        document
+            .pointer(pointer)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
-    let mut attributes = Map::new();
-    for (key, pointer) in &fields.custom {
+    if let Some(pointer) = fields.email.as_deref().filter(|p| which(p)) {
+        user.email = text(pointer);
+    }
+    if let Some(pointer) = fields.name.as_deref().filter(|p| which(p)) {
+        user.name = text(pointer);
+    }
+    for (key, pointer) in fields.custom.iter().filter(|(_, p)| which(p)) {
         match document.pointer(pointer) {
-            None | Some(Value::Null) => {}
+            None | Some(Value::Null) => {
+                user.attributes.remove(key);
+            }
             Some(value) => {
-                attributes.insert(key.clone(), value.clone());
+                user.attributes.insert(key.clone(), value.clone());
             }
         }
     }
-    Some(User {
-        id,
-        email: text(&fields.email),
-        name: text(&fields.name),
-        attributes,
-    })
 }
 
 #[cfg(test)]

@@ -26,9 +26,78 @@ use crate::config::{FieldMap, HttpResolverConfig};
 /// The largest introspection answer read; a session document is small.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// A client for small JSON answers (introspection, `[session.lookup]` over HTTP).
+pub(super) struct JsonClient {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+}
+
+/// What a JSON GET answered: its status, and its body read as JSON when it was 2xx.
+pub(super) struct JsonAnswer {
+    pub status: StatusCode,
+    pub document: Option<Value>,
+}
+
+impl JsonClient {
+    /// `timeout` bounds connecting; `key` names the URL setting in errors.
+    pub(super) fn new(timeout: Duration, key: &'static str) -> Result<Self, IdentityError> {
+        let tls = crate::net::client_tls(None).map_err(|e| IdentityError::Config {
+            key,
+            message: e.to_string(),
+        })?;
+        let connector = crate::net::connector(tls, timeout);
+        Ok(JsonClient {
+            client: Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .build(connector),
+        })
+    }
+
+    /// GETs `request`; a 2xx answer must be JSON of at most 64 KiB.
+    pub(super) async fn get(
+        &self,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<JsonAnswer, ResolveError> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| ResolveError::Store(format!("request failed: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Ok(JsonAnswer {
+                status,
+                document: None,
+            });
+        }
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| ResolveError::Store(format!("answer unreadable: {e}")))?
+            .to_bytes();
+        let document = serde_json::from_slice(&body)
+            .map_err(|e| ResolveError::Store(format!("answer is not JSON: {e}")))?;
+        Ok(JsonAnswer {
+            status,
+            document: Some(document),
+        })
+    }
+
+    /// Whether anything answers at `url` (any HTTP status).
+    pub(super) async fn probe(&self, url: Uri) -> Result<(), ResolveError> {
+        let request = Request::get(url)
+            .body(Empty::new())
+            .map_err(|e| ResolveError::Store(e.to_string()))?;
+        self.client
+            .request(request)
+            .await
+            .map(drop)
+            .map_err(|e| ResolveError::Store(e.to_string()))
+    }
+}
+
 /// Resolves sessions through an introspection URL.
 pub struct HttpResolver {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: JsonClient,
     url: Uri,
     fields: FieldMap,
     diagnosis: Arc<Diagnosis>,
@@ -42,15 +111,8 @@ impl HttpResolver {
         timeout: Duration,
         diagnosis: Arc<Diagnosis>,
     ) -> Result<Self, IdentityError> {
-        let tls = crate::net::client_tls(None).map_err(|e| IdentityError::Config {
-            key: "session.http.url",
-            message: e.to_string(),
-        })?;
-        let connector = crate::net::connector(tls, timeout);
         Ok(HttpResolver {
-            client: Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .build(connector),
+            client: JsonClient::new(timeout, "session.http.url")?,
             url: config.url.clone(),
             fields,
             diagnosis,
@@ -71,12 +133,12 @@ impl HttpResolver {
             .header(header::ACCEPT, "application/json")
             .body(Empty::new())
             .map_err(|e| ResolveError::Store(e.to_string()))?;
-        let response = self
+        let answer = self
             .client
-            .request(request)
+            .get(request)
             .await
-            .map_err(|e| ResolveError::Store(format!("introspection request failed: {e}")))?;
-        let status = response.status();
+            .map_err(|e| ResolveError::Store(format!("introspection: {e}")))?;
+        let status = answer.status;
         if matches!(
             status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
@@ -93,18 +155,11 @@ impl HttpResolver {
             });
             return Ok(Resolution::Anonymous);
         }
-        if !status.is_success() {
+        let Some(document) = answer.document else {
             return Err(ResolveError::Store(format!(
                 "introspection answered {status}"
             )));
-        }
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| ResolveError::Store(format!("introspection answer unreadable: {e}")))?
-            .to_bytes();
-        let document: Value = serde_json::from_slice(&body)
-            .map_err(|e| ResolveError::Store(format!("introspection answer is not JSON: {e}")))?;
+        };
         self.diagnosis.passed(Check::Session);
         Ok(self.diagnosis.user_from(&self.fields, &document))
     }
@@ -116,17 +171,8 @@ impl SessionResolver for HttpResolver {
     }
 
     fn probe(&self) -> Pin<Box<dyn Future<Output = Result<(), ResolveError>> + Send + '_>> {
-        Box::pin(async move {
-            // Any HTTP answer means the endpoint is up; 401 is what it says to no cookie.
-            let request = Request::get(self.url.clone())
-                .body(Empty::new())
-                .map_err(|e| ResolveError::Store(e.to_string()))?;
-            self.client
-                .request(request)
-                .await
-                .map(drop)
-                .map_err(|e| ResolveError::Store(e.to_string()))
-        })
+        // Any HTTP answer means the endpoint is up; 401 is what it says to no cookie.
+        Box::pin(self.client.probe(self.url.clone()))
     }
 
     fn describe(&self) -> String {

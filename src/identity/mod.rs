@@ -6,16 +6,20 @@
 mod cache;
 mod cookie;
 mod diagnose;
+mod django;
 #[cfg(feature = "redis")]
 mod express;
 mod fields;
+mod flask;
 mod header;
 #[cfg(feature = "http-resolver")]
 mod http;
 mod jwt;
 mod laravel;
 mod limit;
+mod lookup;
 mod php;
+mod rails;
 #[cfg(feature = "redis")]
 mod redis;
 mod resolver;
@@ -33,15 +37,19 @@ pub use crate::intercom::User;
 pub use cache::CachedResolver;
 pub use cookie::{session_cookie, with_session_cookie};
 pub use diagnose::{Check, Diagnosis, Finding};
+pub use django::DjangoResolver;
 #[cfg(feature = "redis")]
 pub use express::{ExpressCookieError, express_session_id};
 pub use fields::user_from_document;
+pub use flask::FlaskResolver;
 pub use header::{HeaderResolver, HeaderTrust};
 #[cfg(feature = "http-resolver")]
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
 pub use laravel::LaravelResolver;
+pub use lookup::LookupResolver;
 pub use php::PhpResolver;
+pub use rails::RailsResolver;
 #[cfg(feature = "redis")]
 pub use redis::RedisResolver;
 #[cfg(feature = "sql")]
@@ -75,6 +83,24 @@ pub struct Identity {
     header_trust: Option<HeaderTrust>,
 }
 
+/// A secret and its comma-listed fallbacks (`SECRET_KEY_FALLBACKS`), current first.
+fn key_list(
+    current: &crate::config::Secret,
+    fallbacks: Option<&crate::config::Secret>,
+) -> Vec<Vec<u8>> {
+    let mut keys = vec![current.expose().to_vec()];
+    if let Some(fallbacks) = fallbacks {
+        let text = String::from_utf8_lossy(fallbacks.expose());
+        keys.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| k.as_bytes().to_vec()),
+        );
+    }
+    keys
+}
+
 /// The error for a resolver this build leaves out (a feature turned off).
 #[allow(dead_code)] // every resolver built in
 fn not_built(resolver: &ResolverConfig) -> IdentityError {
@@ -83,9 +109,12 @@ fn not_built(resolver: &ResolverConfig) -> IdentityError {
         ResolverConfig::Http(_) => ("http", "http-resolver"),
         ResolverConfig::Redis(_) => ("redis", "redis"),
         ResolverConfig::Sql(_) => ("sql", "sql"),
-        ResolverConfig::Laravel(_) | ResolverConfig::Php(_) | ResolverConfig::Header(_) => {
-            ("these", "default")
-        }
+        ResolverConfig::Laravel(_)
+        | ResolverConfig::Php(_)
+        | ResolverConfig::Header(_)
+        | ResolverConfig::Rails(_)
+        | ResolverConfig::Django(_)
+        | ResolverConfig::Flask(_) => ("these", "default"),
     };
     IdentityError::Config {
         key: "session.resolver",
@@ -116,39 +145,52 @@ impl Identity {
         // One record of what sessions fail on, so a misconfiguration is warned about.
         let diagnosis = Arc::new(Diagnosis::default());
         let (timeout, diag) = (config.timeout, diagnosis.clone());
-        // Store-backed resolvers answer through the lookup cache.
-        let cached = |resolver: Box<dyn SessionResolver>| {
-            CachedResolver::wrap(resolver, config.cache_ttl, timeout)
-        };
         let resolver: Box<dyn SessionResolver> = match &config.resolver {
             ResolverConfig::Jwt(jwt) => {
                 Box::new(JwtResolver::new(jwt, fields, config.cache_ttl, diag))
             }
             #[cfg(feature = "http-resolver")]
-            ResolverConfig::Http(http) => {
-                cached(Box::new(HttpResolver::new(http, fields, timeout, diag)?))
-            }
+            ResolverConfig::Http(http) => Box::new(HttpResolver::new(http, fields, timeout, diag)?),
             #[cfg(feature = "redis")]
             ResolverConfig::Redis(redis) => {
-                cached(Box::new(RedisResolver::new(redis, fields, timeout, diag)?))
+                Box::new(RedisResolver::new(redis, fields, timeout, diag)?)
             }
             #[cfg(feature = "sql")]
-            ResolverConfig::Sql(sql) => {
-                cached(Box::new(SqlResolver::new(sql, fields, timeout, diag)?))
-            }
-            ResolverConfig::Laravel(laravel) => cached(Box::new(LaravelResolver::new(
+            ResolverConfig::Sql(sql) => Box::new(SqlResolver::new(sql, fields, timeout, diag)?),
+            ResolverConfig::Laravel(laravel) => Box::new(LaravelResolver::new(
                 laravel,
                 &config.cookie,
                 fields,
                 timeout,
                 diag,
-            )?)),
-            ResolverConfig::Php(php) => {
-                cached(Box::new(PhpResolver::new(php, fields, timeout, diag)?))
-            }
+            )?),
+            ResolverConfig::Php(php) => Box::new(PhpResolver::new(php, fields, timeout, diag)?),
             ResolverConfig::Header(header) => Box::new(HeaderResolver::new(header, fields, diag)),
+            ResolverConfig::Rails(rails) => {
+                Box::new(RailsResolver::new(rails, &config.cookie, fields, diag))
+            }
+            ResolverConfig::Django(django) => {
+                Box::new(DjangoResolver::new(django, fields, timeout, diag)?)
+            }
+            ResolverConfig::Flask(flask) => Box::new(FlaskResolver::new(flask, fields, diag)),
             #[allow(unreachable_patterns)] // every resolver built in
             other => return Err(not_built(other)),
+        };
+        // With `[session.lookup]` the user's record is fetched after any resolver; a remote
+        // step (a store, or that record) answers through the lookup cache.
+        let resolver = match &config.lookup {
+            Some(lookup) => LookupResolver::wrap(
+                resolver,
+                lookup,
+                config.fields.clone(),
+                timeout,
+                diagnosis.clone(),
+            )?,
+            None => resolver,
+        };
+        let resolver = match resolver.is_remote() {
+            true => CachedResolver::wrap(resolver, config.cache_ttl, timeout),
+            false => resolver,
         };
         let header_trust = match &config.resolver {
             ResolverConfig::Header(header) => Some(HeaderTrust::new(header)),
