@@ -21,12 +21,14 @@ use crate::config::{FieldMap, LookupConfig};
 enum Source {
     #[cfg(feature = "sql")]
     Sql {
-        store: super::sql::SqlStore,
+        store: Box<super::sql::SqlStore>,
         query: String,
+        /// How the id is bound (learnt from the database once).
+        param: tokio::sync::OnceCell<super::sql::IdParam>,
     },
     #[cfg(feature = "http-resolver")]
     Http {
-        client: super::http::JsonClient,
+        client: Box<super::http::JsonClient>,
         template: String,
     },
 }
@@ -56,12 +58,17 @@ impl LookupResolver {
         let source = match config {
             #[cfg(feature = "sql")]
             LookupConfig::Sql { url, query } => Source::Sql {
-                store: super::sql::SqlStore::new(url, timeout, "session.lookup.url")?,
+                store: Box::new(super::sql::SqlStore::new(
+                    url,
+                    timeout,
+                    "session.lookup.url",
+                )?),
                 query: query.clone(),
+                param: tokio::sync::OnceCell::new(),
             },
             #[cfg(feature = "http-resolver")]
             LookupConfig::Http { url } => Source::Http {
-                client: super::http::JsonClient::new(timeout, "session.lookup.url")?,
+                client: Box::new(super::http::JsonClient::new(timeout, "session.lookup.url")?),
                 template: url.clone(),
             },
             #[allow(unreachable_patterns)] // both built in
@@ -84,7 +91,30 @@ impl LookupResolver {
     async fn record(&self, user_id: &str) -> Result<Option<Value>, ResolveError> {
         match &self.source {
             #[cfg(feature = "sql")]
-            Source::Sql { store, query } => store.row(query, user_id).await,
+            Source::Sql {
+                store,
+                query,
+                param,
+            } => {
+                use super::sql::IdParam;
+                let param = *param.get_or_try_init(|| store.id_parameter(query)).await?;
+                // An id that is no integer of the key's width names no row of that key.
+                match param {
+                    IdParam::Text => store.row(query, user_id).await,
+                    IdParam::Int2 => match user_id.parse::<i16>() {
+                        Ok(id) => store.row_bound(query, id).await,
+                        Err(_) => Ok(None),
+                    },
+                    IdParam::Int4 => match user_id.parse::<i32>() {
+                        Ok(id) => store.row_bound(query, id).await,
+                        Err(_) => Ok(None),
+                    },
+                    IdParam::Int8 => match user_id.parse::<i64>() {
+                        Ok(id) => store.row_bound(query, id).await,
+                        Err(_) => Ok(None),
+                    },
+                }
+            }
             #[cfg(feature = "http-resolver")]
             Source::Http { client, template } => {
                 let id = percent_encode(user_id);
@@ -131,6 +161,7 @@ impl LookupResolver {
 }
 
 /// Everything but unreserved characters escaped: the id is one path or query segment.
+#[cfg(feature = "http-resolver")]
 fn percent_encode(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
@@ -187,6 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "http-resolver")]
     fn ids_are_one_url_segment() {
         assert_eq!(percent_encode("42"), "42");
         assert_eq!(percent_encode("a/../b?x=1&y"), "a%2F..%2Fb%3Fx%3D1%26y");

@@ -17,6 +17,7 @@ mod http;
 mod jwt;
 mod laravel;
 mod limit;
+#[cfg(any(feature = "sql", feature = "http-resolver"))]
 mod lookup;
 mod php;
 mod rails;
@@ -47,6 +48,7 @@ pub use header::{HeaderResolver, HeaderTrust};
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
 pub use laravel::LaravelResolver;
+#[cfg(any(feature = "sql", feature = "http-resolver"))]
 pub use lookup::LookupResolver;
 pub use php::PhpResolver;
 pub use rails::RailsResolver;
@@ -179,6 +181,7 @@ impl Identity {
         // With `[session.lookup]` the user's record is fetched after any resolver; a remote
         // step (a store, or that record) answers through the lookup cache.
         let resolver = match &config.lookup {
+            #[cfg(any(feature = "sql", feature = "http-resolver"))]
             Some(lookup) => LookupResolver::wrap(
                 resolver,
                 lookup,
@@ -186,6 +189,13 @@ impl Identity {
                 timeout,
                 diagnosis.clone(),
             )?,
+            #[cfg(not(any(feature = "sql", feature = "http-resolver")))]
+            Some(_) => {
+                return Err(IdentityError::Config {
+                    key: "session.lookup",
+                    message: "this build has no SQL or HTTP client (cargo features \"sql\", \"http-resolver\")".into(),
+                });
+            }
             None => resolver,
         };
         let resolver = match resolver.is_remote() {

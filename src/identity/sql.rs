@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Column, Row};
+use sqlx::{AssertSqlSafe, Column, Either, Executor, Row, SqlSafeStr, Statement, TypeInfo};
 use tokio::sync::OnceCell;
 
 use super::{
@@ -33,6 +33,19 @@ enum Options {
 enum Pool {
     Postgres(PgPool),
     MySql(MySqlPool),
+}
+
+/// How an id is bound to a query's parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum IdParam {
+    /// As text.
+    Text,
+    /// As a 16-bit integer.
+    Int2,
+    /// As a 32-bit integer.
+    Int4,
+    /// As a 64-bit integer.
+    Int8,
 }
 
 /// A database pool, created on first use (inside the runtime); connections open lazily, so
@@ -96,21 +109,63 @@ impl SqlStore {
     /// The first row `query` returns for `sid` (bound, never interpolated), as a JSON object
     /// keyed by column name.
     pub(super) async fn row(&self, query: &str, sid: &str) -> Result<Option<Value>, ResolveError> {
+        self.row_bound(query, sid).await
+    }
+
+    /// [`row`](Self::row) with any bound value both databases take (text, an integer).
+    pub(super) async fn row_bound<T>(
+        &self,
+        query: &str,
+        value: T,
+    ) -> Result<Option<Value>, ResolveError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + for<'q> sqlx::Encode<'q, sqlx::MySql>
+            + sqlx::Type<sqlx::MySql>
+            + Send,
+    {
         // sqlx prepares it once per connection.
         Ok(match self.pool().await {
             Pool::Postgres(pool) => sqlx::query(AssertSqlSafe(query.to_string()))
-                .bind(sid)
+                .bind(value)
                 .fetch_optional(pool)
                 .await
                 .map_err(store_error)?
                 .map(|row| pg_document(&row)),
             Pool::MySql(pool) => sqlx::query(AssertSqlSafe(query.to_string()))
-                .bind(sid)
+                .bind(value)
                 .fetch_optional(pool)
                 .await
                 .map_err(store_error)?
                 .map(|row| mysql_document(&row)),
         })
+    }
+
+    /// How the query's first parameter must be bound. PostgreSQL infers it (`WHERE id = $1`
+    /// on an integer column is an integer): a text parameter there is an error ("integer =
+    /// text"), and the statement each connection caches is typed, so ids are bound at the
+    /// width it inferred. MySQL converts by itself: text.
+    pub(super) async fn id_parameter(&self, query: &str) -> Result<IdParam, ResolveError> {
+        match self.pool().await {
+            Pool::Postgres(pool) => {
+                let statement = pool
+                    .prepare(AssertSqlSafe(query.to_string()).into_sql_str())
+                    .await
+                    .map_err(store_error)?;
+                let inferred = match statement.parameters() {
+                    Some(Either::Left(types)) => types.first().map(|t| t.name().to_string()),
+                    _ => None,
+                };
+                Ok(match inferred.as_deref() {
+                    Some("INT2") => IdParam::Int2,
+                    Some("INT4") => IdParam::Int4,
+                    Some("INT8") => IdParam::Int8,
+                    _ => IdParam::Text,
+                })
+            }
+            Pool::MySql(_) => Ok(IdParam::Text),
+        }
     }
 
     pub(super) async fn probe(&self) -> Result<(), ResolveError> {

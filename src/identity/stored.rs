@@ -31,12 +31,12 @@ pub(super) enum RawStore {
     },
     #[cfg(feature = "redis")]
     Redis {
-        store: super::redis::RedisStore,
+        store: Box<super::redis::RedisStore>,
         key: String,
     },
     #[cfg(feature = "sql")]
     Database {
-        store: super::sql::SqlStore,
+        store: Box<super::sql::SqlStore>,
         query: String,
     },
 }
@@ -61,7 +61,7 @@ impl RawStore {
             },
             #[cfg(feature = "redis")]
             SessionStore::Redis { url, key } => RawStore::Redis {
-                store: super::redis::RedisStore::new(url, timeout, url_key)?,
+                store: Box::new(super::redis::RedisStore::new(url, timeout, url_key)?),
                 key: key.clone(),
             },
             #[cfg(feature = "sql")]
@@ -73,7 +73,10 @@ impl RawStore {
                     "SELECT payload, last_activity FROM {table} WHERE id = {}",
                     store.placeholder()
                 );
-                RawStore::Database { store, query }
+                RawStore::Database {
+                    store: Box::new(store),
+                    query,
+                }
             }
             #[allow(unreachable_patterns)] // every store built in
             _ => {

@@ -1,5 +1,6 @@
 //! Test harness: a real upstream server and the proxy, both on 127.0.0.1:0, in-process.
 #![allow(dead_code)] // each test binary uses a different part of the harness
+pub mod python;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

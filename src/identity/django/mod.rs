@@ -12,10 +12,9 @@ use super::{
     SessionResolver,
 };
 use crate::config::{DjangoBackend, DjangoResolverConfig, FieldMap, SecretOrigin};
-use signing::{
-    DB_SESSION_CLASS, DjangoSigningError, SIGNED_COOKIES_SALT, decode_legacy_session_data,
-    decode_session_data, loads,
-};
+#[cfg(feature = "sql")]
+use signing::{DB_SESSION_CLASS, decode_legacy_session_data, decode_session_data};
+use signing::{DjangoSigningError, SIGNED_COOKIES_SALT, loads};
 
 enum Backend {
     #[cfg(feature = "sql")]
@@ -38,6 +37,7 @@ pub struct DjangoResolver {
 }
 
 /// Django's session keys: 32 characters of `[a-z0-9]`; anything else is looked up nowhere.
+#[cfg(feature = "sql")]
 fn is_session_key(key: &str) -> bool {
     (8..=64).contains(&key.len())
         && key
@@ -246,6 +246,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "sql")]
     fn only_django_session_keys_are_looked_up() {
         assert!(is_session_key("abcdefghijklmnopqrstuvwxyz012345"));
         for bad in [
