@@ -31,7 +31,13 @@ pub(super) fn read_header(mut s: Section<'_>) -> Option<HeaderResolverConfig> {
             );
             None
         }
-        Some(list) => parse_networks(&s, &list),
+        Some(list) => parse_networks(&s, &list).filter(|networks| {
+            let everyone = networks.iter().any(|n| n.prefix_len() == 0);
+            if everyone {
+                s.issue("trusted_proxies", "trusts every address: any client could name a user (list the auth proxy's addresses)");
+            }
+            !everyone
+        }),
     };
     let headers = match s.string_list("headers") {
         None if !s.has("headers") => {

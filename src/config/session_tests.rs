@@ -164,6 +164,13 @@ fn header_needs_trusted_proxies_and_header_names() {
         has(&problems, "header.trusted_proxies", "empty"),
         "{problems:?}"
     );
+    let problems = problems_with(
+        "[session]\nresolver = \"header\"\n[session.header]\ntrusted_proxies = [\"0.0.0.0/0\"]\nheaders = [\"X-User\"]\n",
+    );
+    assert!(
+        has(&problems, "header.trusted_proxies", "every address"),
+        "{problems:?}"
+    );
 }
 
 #[test]

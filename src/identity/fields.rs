@@ -11,7 +11,9 @@ use crate::config::FieldMap;
 /// string). Unmapped or null fields are left out; an email that is not a string is dropped.
 pub fn user_from_document(fields: &FieldMap, document: &Value) -> Option<User> {
     let id = match document.pointer(&fields.user_id)? {
-        Value::String(s) if !s.trim().is_empty() => s.clone(),
+        // U+FFFD is what readers of PHP and Ruby data put for bytes that are not UTF-8: two
+        // different ids could read the same, so such an id names no one.
+        Value::String(s) if !s.trim().is_empty() && !s.contains('\u{FFFD}') => s.clone(),
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
@@ -97,6 +99,7 @@ mod tests {
             "42"
         );
         assert!(user_from_document(&fields(), &json!({"sub": ""})).is_none());
+        assert!(user_from_document(&fields(), &json!({"sub": "\u{FFFD}bob"})).is_none());
         assert!(user_from_document(&fields(), &json!({"sub": null})).is_none());
         assert!(user_from_document(&fields(), &json!({"email": "a@b"})).is_none());
         assert!(user_from_document(&fields(), &json!({"sub": {"id": 1}})).is_none());

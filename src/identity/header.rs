@@ -21,14 +21,24 @@ const MAX_HEADER_LEN: usize = 4096;
 pub struct HeaderTrust {
     trusted: Vec<IpNet>,
     headers: Vec<HeaderName>,
+    /// `x_auth_request_user` for `x-auth-request-user`: CGI and PHP read both as one
+    /// header, so a client must not slip a user past the auth proxy in that spelling.
+    underscored: Vec<HeaderName>,
 }
 
 impl HeaderTrust {
     /// From `[session.header]`.
     pub fn new(config: &HeaderResolverConfig) -> Self {
+        let underscored = config
+            .headers
+            .iter()
+            .filter(|h| h.as_str().contains('-'))
+            .filter_map(|h| HeaderName::from_bytes(h.as_str().replace('-', "_").as_bytes()).ok())
+            .collect();
         HeaderTrust {
             trusted: config.trusted_proxies.clone(),
             headers: config.headers.clone(),
+            underscored,
         }
     }
 
@@ -44,6 +54,30 @@ impl HeaderTrust {
         for name in &self.headers {
             headers.remove(name);
         }
+        self.strip_underscored(headers);
+    }
+
+    /// Removes the underscore spellings, from every peer: no auth proxy sets them.
+    pub fn strip_underscored(&self, headers: &mut HeaderMap) {
+        for name in &self.underscored {
+            headers.remove(name);
+        }
+    }
+
+    /// Strips the identity headers from `request` unless its peer (the [`Downstream`]
+    /// extension the server sets; an app embedding the layer sets it too) is trusted.
+    ///
+    /// [`Downstream`]: crate::net::Downstream
+    pub fn screen<B>(&self, request: &mut http::Request<B>) {
+        let peer = request
+            .extensions()
+            .get::<crate::net::Downstream>()
+            .map(|d| d.peer.ip());
+        if self.trusts(peer) {
+            self.strip_underscored(request.headers_mut());
+        } else {
+            self.strip(request.headers_mut());
+        }
     }
 
     /// Whether the request carries any identity header.
@@ -52,8 +86,9 @@ impl HeaderTrust {
     }
 }
 
-/// Reads the user from the identity headers.
-pub struct HeaderResolver {
+/// Reads the user from the identity headers. Built only with its [`HeaderTrust`] (by
+/// `Identity::from_config`): alone it would believe anyone.
+pub(crate) struct HeaderResolver {
     headers: Vec<HeaderName>,
     fields: FieldMap,
     diagnosis: Arc<Diagnosis>,
@@ -61,7 +96,11 @@ pub struct HeaderResolver {
 
 impl HeaderResolver {
     /// A resolver for `[session.header]`.
-    pub fn new(config: &HeaderResolverConfig, fields: FieldMap, diagnosis: Arc<Diagnosis>) -> Self {
+    pub(crate) fn new(
+        config: &HeaderResolverConfig,
+        fields: FieldMap,
+        diagnosis: Arc<Diagnosis>,
+    ) -> Self {
         HeaderResolver {
             headers: config.headers.clone(),
             fields,
@@ -125,5 +164,59 @@ impl SessionResolver for HeaderResolver {
             }
         }
         hash.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust() -> HeaderTrust {
+        HeaderTrust::new(&HeaderResolverConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            headers: vec![HeaderName::from_static("x-auth-request-user")],
+        })
+    }
+
+    #[test]
+    fn only_listed_peers_are_trusted_whatever_the_socket_family() {
+        let t = trust();
+        assert!(t.trusts(Some("10.1.2.3".parse().unwrap())));
+        assert!(
+            t.trusts(Some("::ffff:10.1.2.3".parse().unwrap())),
+            "IPv4 on a dual-stack socket"
+        );
+        assert!(t.trusts(Some("::1".parse().unwrap())));
+        assert!(!t.trusts(Some("11.0.0.1".parse().unwrap())));
+        assert!(!t.trusts(Some("::ffff:11.0.0.1".parse().unwrap())));
+        assert!(!t.trusts(None), "no peer known: not trusted");
+    }
+
+    #[test]
+    fn untrusted_requests_lose_every_spelling_and_trusted_ones_the_underscored() {
+        let t = trust();
+        let request = |peer: Option<&str>| {
+            let mut r = http::Request::new(());
+            r.headers_mut()
+                .insert("x-auth-request-user", "alice".parse().unwrap());
+            r.headers_mut()
+                .insert("x_auth_request_user", "mallory".parse().unwrap());
+            if let Some(peer) = peer {
+                r.extensions_mut().insert(crate::net::Downstream {
+                    peer: peer.parse().unwrap(),
+                    scheme: "http",
+                });
+            }
+            r
+        };
+        let mut trusted = request(Some("10.0.0.1:5000"));
+        t.screen(&mut trusted);
+        assert_eq!(trusted.headers()["x-auth-request-user"], "alice");
+        assert!(!trusted.headers().contains_key("x_auth_request_user"));
+        for peer in [Some("192.0.2.1:5000"), None] {
+            let mut untrusted = request(peer);
+            t.screen(&mut untrusted);
+            assert!(untrusted.headers().is_empty(), "{peer:?}");
+        }
     }
 }

@@ -43,7 +43,8 @@ pub use django::DjangoResolver;
 pub use express::{ExpressCookieError, express_session_id};
 pub use fields::user_from_document;
 pub use flask::FlaskResolver;
-pub use header::{HeaderResolver, HeaderTrust};
+use header::HeaderResolver;
+pub use header::HeaderTrust;
 #[cfg(feature = "http-resolver")]
 pub use http::HttpResolver;
 pub use jwt::JwtResolver;
@@ -290,7 +291,16 @@ impl Identity {
         if let Some(session) = self.session(headers) {
             self.resolver.forget(session).await;
         }
-        self.identify(headers).await
+        let resolution = self.identify(headers).await;
+        // An app may write the session after its response head left (express-session's
+        // auto-save, PHP at script end): "no such session" now is not kept, so the next
+        // page asks again.
+        if resolution == Resolution::Anonymous
+            && let Some(session) = self.session(headers)
+        {
+            tokio::spawn(self.resolver.forget(session));
+        }
+        resolution
     }
 
     /// Whether two requests' cookies name the same session: the same cookie value, or values

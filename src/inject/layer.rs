@@ -226,14 +226,8 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = &self.shared;
         if let Some(trust) = shared.identity.header_trust() {
-            let peer = request
-                .extensions()
-                .get::<Downstream>()
-                .map(|d| d.peer.ip());
-            if !trust.trusts(peer) {
-                // Before anything reads them, and so that the app never sees them either.
-                trust.strip(request.headers_mut());
-            }
+            // Before anything reads them, and so that the app never sees them either.
+            trust.screen(&mut request);
         }
         let headers = request.headers();
         let path = request.uri().path();

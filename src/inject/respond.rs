@@ -69,12 +69,19 @@ where
             true => rewritable_page(response.status(), headers),
             false => None,
         };
+    let post = *request.method == http::Method::POST;
     let new_session = match set {
+        // A visitor's GET given a fresh session (Laravel gives every visitor one) is their
+        // first page: that id names no one yet, and is not worth a lookup per visitor.
+        Some(_) if !request.session_cookie && !post => None,
         Some(value) if !plan.reidentified => {
             let cookies = plan.cookies_with_session(shared.session_cookie(), &value);
-            let same = plan
-                .session_cookies()
-                .is_some_and(|before| shared.identity.same_session(&before, &cookies));
+            // Logins and logouts are POSTs, and an app may change the user behind the same
+            // session id there: a POST's session is always identified afresh.
+            let same = !post
+                && plan
+                    .session_cookies()
+                    .is_some_and(|before| shared.identity.same_session(&before, &cookies));
             (!same).then_some(cookies)
         }
         _ => None,

@@ -36,8 +36,12 @@ impl TokenEndpoint {
     }
 
     /// The answer to `request`.
-    pub(super) fn answer<B>(&self, request: Request<B>) -> TokenAnswer {
+    pub(super) fn answer<B>(&self, mut request: Request<B>) -> TokenAnswer {
         let shared = self.shared.clone();
+        if let Some(trust) = shared.identity.header_trust() {
+            // The endpoint may be mounted on its own: it screens identity headers itself.
+            trust.screen(&mut request);
+        }
         let secure = shared.secure(&request);
         // The page says which path it is on (for that route's signed attributes) and whom
         // it was booted for.

@@ -23,6 +23,9 @@ use sha2::Sha256;
 /// Longer payloads are refused before any work: a session cookie is a few hundred bytes and
 /// browsers cap a cookie at 4 KiB.
 pub(crate) const MAX_PAYLOAD: usize = 16 * 1024;
+/// Encrypted stored sessions: base64 of JSON around base64 ciphertext of at most the
+/// 512 KiB a store hands over (`stored.rs`).
+const MAX_STORED_PAYLOAD: usize = 1024 * 1024;
 /// openssl_encrypt's default GCM tag length, which Laravel insists on.
 const GCM_TAG_LEN: usize = 16;
 /// CookieValuePrefix: 40 lowercase hex digits of HMAC-SHA1, then `|`.
@@ -196,8 +199,17 @@ impl Encrypter {
 
     /// Laravel's `decrypt($payload, false)`: the plaintext bytes (still PHP-serialized if the
     /// writer serialized, as EncryptedStore does).
+    #[cfg(test)] // the resolver reads cookies and stored sessions, each with its own bound
     pub(crate) fn decrypt(&self, payload: &str) -> Result<Vec<u8>, DecryptError> {
-        self.decrypt_with_key(payload).map(|(plain, _)| plain)
+        self.decrypt_with_key(payload, MAX_PAYLOAD)
+            .map(|(plain, _)| plain)
+    }
+
+    /// [`decrypt`](Self::decrypt) for a stored session (`'encrypt' => true`), which may be
+    /// far larger than a cookie: bounded by what the store hands over instead.
+    pub(crate) fn decrypt_stored(&self, payload: &str) -> Result<Vec<u8>, DecryptError> {
+        self.decrypt_with_key(payload, MAX_STORED_PAYLOAD)
+            .map(|(plain, _)| plain)
     }
 
     /// The session id in a cookie written by EncryptCookies (which does not serialize):
@@ -213,7 +225,7 @@ impl Encrypter {
             return Err(Malformed);
         }
         let payload = String::from_utf8(url_decode(cookie_value)).map_err(|_| Malformed)?;
-        let (plain, key) = self.decrypt_with_key(&payload)?;
+        let (plain, key) = self.decrypt_with_key(&payload, MAX_PAYLOAD)?;
         let (hex, rest) = plain.split_at_checked(PREFIX_HEX_LEN).ok_or(BadPrefix)?;
         let session_id = rest.strip_prefix(b"|").ok_or(BadPrefix)?;
         let prefix_ok = lower_hex(hex).is_some_and(|expected| {
@@ -225,8 +237,12 @@ impl Encrypter {
         String::from_utf8(session_id.to_vec()).map_err(|_| NotUtf8)
     }
 
-    fn decrypt_with_key(&self, payload: &str) -> Result<(Vec<u8>, &Key), DecryptError> {
-        let envelope = Envelope::parse(payload, self.cipher)?;
+    fn decrypt_with_key(
+        &self,
+        payload: &str,
+        limit: usize,
+    ) -> Result<(Vec<u8>, &Key), DecryptError> {
+        let envelope = Envelope::parse(payload, self.cipher, limit)?;
         if self.cipher.is_aead() {
             self.open_gcm(&envelope)
         } else {
@@ -293,8 +309,8 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn parse(payload: &str, cipher: Cipher) -> Result<Envelope, DecryptError> {
-        if payload.len() > MAX_PAYLOAD {
+    fn parse(payload: &str, cipher: Cipher, limit: usize) -> Result<Envelope, DecryptError> {
+        if payload.len() > limit {
             return Err(Malformed);
         }
         let json = STANDARD.decode(payload).map_err(|_| Malformed)?;

@@ -191,7 +191,7 @@ impl LaravelResolver {
                     let text = std::str::from_utf8(&data).map_err(|_| "not text".to_string())?;
                     data = self
                         .encrypter
-                        .decrypt(text.trim())
+                        .decrypt_stored(text.trim())
                         .map_err(|e| format!("encrypted session: {e}"))?;
                 }
                 Some(b'{') => return serde_json::from_slice(&data).map_err(|e| e.to_string()),

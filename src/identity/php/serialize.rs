@@ -281,7 +281,7 @@ impl<'a> Parser<'a> {
             self.expect(b'"', "'\"' at the declared string end")?;
             return Ok(bytes);
         }
-        let mut bytes = Vec::with_capacity(len);
+        let mut bytes = Vec::with_capacity(len.min(4096));
         for _ in 0..len {
             let mut byte = self.peek().ok_or_else(|| self.truncated())?;
             self.pos += 1;
@@ -322,7 +322,9 @@ impl<'a> Parser<'a> {
         let count = self.size(MIN_ENTRY_LEN)?;
         self.expect(b':', "':'")?;
         self.expect(b'{', "'{'")?;
-        let mut entries = Vec::with_capacity(count);
+        // Declared counts are only checked against the bytes left: reserve modestly, so 64
+        // nested maxima cannot reserve gigabytes.
+        let mut entries = Vec::with_capacity(count.min(64));
         for _ in 0..count {
             let key = self.key()?;
             entries.push((key, self.value(depth + 1)?));

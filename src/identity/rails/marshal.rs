@@ -325,7 +325,8 @@ impl Reader<'_> {
         let len = self.count(1)?;
         let index = self.push(Node::Nil);
         let slot = self.enter(index, false);
-        let mut items = Vec::with_capacity(len);
+        // Declared lengths are only checked against the bytes left: reserve modestly.
+        let mut items = Vec::with_capacity(len.min(64));
         for _ in 0..len {
             items.push(self.value(inner)?);
         }
@@ -341,7 +342,7 @@ impl Reader<'_> {
         let len = self.count(2)?;
         let index = self.push(Node::Nil);
         let slot = self.enter(index, false);
-        let mut pairs = Vec::with_capacity(len);
+        let mut pairs = Vec::with_capacity(len.min(64));
         for _ in 0..len {
             let key = self.value(inner)?;
             let value = self.value(inner)?;
