@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// A secret value. Its `Debug` is redacted so it cannot leak through a log line.
@@ -72,6 +72,34 @@ pub fn keyed_hmac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
     <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+/// Constant-time check of `expected` against the HMAC of `parts` (one message, in pieces)
+/// under `key`: how every signed session format the proxy reads is verified.
+pub(crate) fn hmac_matches<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(expected).is_ok()
+}
+
+/// Lowercase hex only: PHP's `hash_hmac`, Python's `hexdigest` and OpenSSL's `hexdigest`
+/// write it, and the frameworks compare it exactly.
+pub(crate) fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks_exact(2)
+        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
+        .collect()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod flask;
 mod header;
 #[cfg(feature = "http-resolver")]
 mod http;
+mod inflate;
 mod jwt;
 mod laravel;
 mod limit;

@@ -12,10 +12,11 @@
 // The db backend's half (session_data) is read only in builds with SQL.
 #![cfg_attr(not(feature = "sql"), allow(dead_code))]
 
+use super::super::inflate::InflateError;
+use crate::crypto::{hmac_matches, lower_hex};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use flate2::{Decompress, FlushDecompress, Status};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Hmac;
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -114,7 +115,7 @@ pub(crate) fn decode_legacy_session_data(
             .chain_update(key_salt.as_bytes())
             .chain_update(key)
             .finalize();
-        hmac_matches::<Hmac<Sha1>>(&derived, serialized, &hash)
+        hmac_matches::<Hmac<Sha1>>(&derived, &[serialized], &hash)
     });
     if !signed {
         return Err(BadSignature);
@@ -142,7 +143,7 @@ fn unsign_object(
             .chain_update(key_salt.as_bytes())
             .chain_update(key)
             .finalize();
-        hmac_matches::<Hmac<Sha256>>(&derived, value.as_bytes(), &signature)
+        hmac_matches::<Hmac<Sha256>>(&derived, &[value.as_bytes()], &signature)
     });
     if !signed {
         return Err(BadSignature);
@@ -174,15 +175,6 @@ fn usable<'a>(keys: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     keys.iter().copied().filter(|key| !key.is_empty())
 }
 
-/// Constant-time check of `expected` against the HMAC of `message` under `key`.
-fn hmac_matches<M: Mac + KeyInit>(key: &[u8], message: &[u8], expected: &[u8]) -> bool {
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-        return false;
-    };
-    mac.update(message);
-    mac.verify_slice(expected).is_ok()
-}
-
 /// signing.b62_decode; None where Python raises (empty, a foreign digit) or an i64 overflows.
 fn b62_decode(text: &str) -> Option<i64> {
     if text.is_empty() {
@@ -211,49 +203,12 @@ fn json_latin1(data: &[u8]) -> Result<Value, DjangoSigningError> {
     serde_json::from_str(&text).map_err(|_| Data("payload is not JSON".into()))
 }
 
-/// `zlib.decompress`, bounded: at most [`MAX_INFLATED`] bytes come out. Decompress is driven
-/// directly, not through a reader, because flate2's readers take a truncated stream for a
-/// finished one and Python does not; bytes after the stream's end are ignored, as in Python.
+/// The shared bounded inflate, with this format's errors.
 fn inflate(input: &[u8]) -> Result<Vec<u8>, DjangoSigningError> {
-    let corrupt = || Data("payload is not a complete zlib stream".into());
-    let mut zlib = Decompress::new(true);
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).clamp(1024, MAX_INFLATED + 1));
-    loop {
-        let before = (zlib.total_in(), zlib.total_out());
-        let consumed = usize::try_from(zlib.total_in()).map_err(|_| corrupt())?;
-        let rest = input.get(consumed..).ok_or_else(corrupt)?;
-        let status = zlib
-            .decompress_vec(rest, &mut out, FlushDecompress::None)
-            .map_err(|_| corrupt())?;
-        if out.len() > MAX_INFLATED {
-            return Err(Data("payload inflates past 256 KiB".into()));
-        }
-        if status == Status::StreamEnd {
-            return Ok(out);
-        }
-        if out.len() == out.capacity() {
-            // One byte past the limit is enough to tell "too large".
-            let grow = out.len().max(1024).min(MAX_INFLATED + 1 - out.len());
-            out.reserve_exact(grow);
-        } else if (zlib.total_in(), zlib.total_out()) == before {
-            return Err(corrupt());
-        }
-    }
-}
-
-/// Lowercase hex only, as Python's hexdigest writes it.
-fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks_exact(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    super::super::inflate::inflate(input, MAX_INFLATED).map_err(|e| match e {
+        InflateError::Corrupt => Data("payload is not a complete zlib stream".into()),
+        InflateError::TooLarge => Data("payload inflates past 256 KiB".into()),
+    })
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! tags must hold what Flask puts in them, and a payload inflating past [`MAX_INFLATED`] is
 //! refused (itsdangerous has no limit).
 
+use super::super::inflate::InflateError;
+use crate::crypto::hmac_matches;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use flate2::{Decompress, FlushDecompress, Status};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha1::Sha1;
@@ -107,11 +108,7 @@ fn signature_matches(secret: &[u8], value: &[u8], signature: &[u8]) -> bool {
     };
     derive.update(SALT);
     let derived = derive.finalize().into_bytes();
-    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&derived) else {
-        return false;
-    };
-    mac.update(value);
-    mac.verify_slice(signature).is_ok()
+    hmac_matches::<Hmac<Sha1>>(&derived, &[value], signature)
 }
 
 /// TaggedJSONSerializer.loads (`_untag_scan`) into plain JSON: each object's values are
@@ -181,34 +178,12 @@ fn uuid(text: &str) -> Option<String> {
     ))
 }
 
-/// `zlib.decompress`, bounded: at most [`MAX_INFLATED`] bytes come out. Decompress is driven
-/// directly, not through a reader, because flate2's readers take a truncated stream for a
-/// finished one and Python does not; bytes after the stream's end are ignored, as in Python.
+/// The shared bounded inflate, with this format's errors.
 fn inflate(input: &[u8]) -> Result<Vec<u8>, FlaskSigningError> {
-    let corrupt = || Data("payload is not a complete zlib stream".into());
-    let mut zlib = Decompress::new(true);
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).clamp(1024, MAX_INFLATED + 1));
-    loop {
-        let before = (zlib.total_in(), zlib.total_out());
-        let consumed = usize::try_from(zlib.total_in()).map_err(|_| corrupt())?;
-        let rest = input.get(consumed..).ok_or_else(corrupt)?;
-        let status = zlib
-            .decompress_vec(rest, &mut out, FlushDecompress::None)
-            .map_err(|_| corrupt())?;
-        if out.len() > MAX_INFLATED {
-            return Err(Data("payload inflates past 256 KiB".into()));
-        }
-        if status == Status::StreamEnd {
-            return Ok(out);
-        }
-        if out.len() == out.capacity() {
-            // One byte past the limit is enough to tell "too large".
-            let grow = out.len().max(1024).min(MAX_INFLATED + 1 - out.len());
-            out.reserve_exact(grow);
-        } else if (zlib.total_in(), zlib.total_out()) == before {
-            return Err(corrupt());
-        }
-    }
+    super::super::inflate::inflate(input, MAX_INFLATED).map_err(|e| match e {
+        InflateError::Corrupt => Data("payload is not a complete zlib stream".into()),
+        InflateError::TooLarge => Data("payload inflates past 256 KiB".into()),
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Stricter than PHP only where PHP is lax about input Laravel never writes: base64 must be
 //! canonical and padded (PHP's `base64_decode` skips junk), and the fields must be JSON strings.
 
+use crate::crypto::{hmac_matches, lower_hex};
 use std::fmt;
 
 use aws_lc_rs::aead::{self, AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -15,7 +16,7 @@ use aws_lc_rs::error::Unspecified;
 use aws_lc_rs::iv::FixedLength;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Hmac;
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::Sha256;
@@ -354,32 +355,6 @@ impl Envelope {
             tag,
         })
     }
-}
-
-/// Constant-time check of `expected` against the HMAC of `parts` under `key`.
-fn hmac_matches<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-        return false;
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    mac.verify_slice(expected).is_ok()
-}
-
-/// Lowercase hex only, as PHP's hash_hmac writes it (Laravel's comparison is exact).
-fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks_exact(2)
-        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
-        .collect()
 }
 
 /// PHP's urldecode, which fills `$_COOKIE`: `%XX` in either case becomes a byte, `+` a space,

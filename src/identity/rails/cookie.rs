@@ -16,6 +16,7 @@
 //!   the `ENVELOPE_SERIALIZERS` that `use_message_serializer_for_metadata` applies to.
 //! - The value: JSON, or Marshal when it starts with `04 08` (`:hybrid`, `:marshal`).
 
+use crate::crypto::{hmac_matches, lower_hex};
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -25,7 +26,7 @@ use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::pbkdf2;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Hmac;
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
@@ -225,9 +226,9 @@ impl RailsCookies {
         // The digest shows in the length: SHA1 is MessageEncryptor's default, the others
         // come from `cookies_digest` on the legacy-upgrade path.
         let verifies = |key: &[u8]| match mac.len() {
-            20 => hmac_matches::<Hmac<Sha1>>(key, signed.as_bytes(), &mac),
-            32 => hmac_matches::<Hmac<Sha256>>(key, signed.as_bytes(), &mac),
-            64 => hmac_matches::<Hmac<Sha512>>(key, signed.as_bytes(), &mac),
+            20 => hmac_matches::<Hmac<Sha1>>(key, &[signed.as_bytes()], &mac),
+            32 => hmac_matches::<Hmac<Sha256>>(key, &[signed.as_bytes()], &mac),
+            64 => hmac_matches::<Hmac<Sha512>>(key, &[signed.as_bytes()], &mac),
             _ => false,
         };
         let keys = self
@@ -391,30 +392,6 @@ fn rack_unescape(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Constant-time check of `expected` against the HMAC of `data` under `key`.
-fn hmac_matches<M: Mac + KeyInit>(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-        return false;
-    };
-    mac.update(data);
-    mac.verify_slice(expected).is_ok()
-}
-
-/// Lowercase hex only: Rails compares against OpenSSL's lowercase `hexdigest` exactly.
-fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks_exact(2)
-        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
-        .collect()
 }
 
 #[cfg(test)]
