@@ -25,17 +25,12 @@ async fn serve_example() -> std::net::SocketAddr {
 /// A browser session against the example: keeps the cookies it is given.
 struct Browser {
     addr: std::net::SocketAddr,
-    cookies: std::collections::BTreeMap<String, String>,
+    jar: Jar,
 }
 
 impl Browser {
     async fn get(&mut self, path: &str) -> (StatusCode, http::HeaderMap, String) {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let cookie = self.jar.header();
         let request = Request::get(format!("http://{}{path}", self.addr))
             .header("accept", "text/html")
             .header("cookie", cookie)
@@ -43,16 +38,9 @@ impl Browser {
             .unwrap();
         let response = client().request(request).await.unwrap();
         let (status, headers) = (response.status(), response.headers().clone());
-        for line in headers.get_all("set-cookie") {
-            let c = cookie::Cookie::parse(line.to_str().unwrap().to_string()).unwrap();
-            if c.max_age().is_some_and(|a| a.is_zero()) {
-                self.cookies.remove(c.name());
-            } else {
-                self.cookies
-                    .insert(c.name().to_string(), c.value().to_string());
-            }
-        }
+        self.jar.absorb(&headers);
         let page = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+        self.jar.run_scripts(&page);
         (status, headers, page)
     }
 }
@@ -61,7 +49,7 @@ impl Browser {
 async fn the_axum_example_boots_shuts_down_and_switches_users() {
     let mut browser = Browser {
         addr: serve_example().await,
-        cookies: Default::default(),
+        jar: Jar::default(),
     };
 
     // A visitor: the page is the app's, untouched.

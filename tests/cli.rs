@@ -197,8 +197,15 @@ fn help_and_version() {
     );
 }
 
-#[test]
-fn sigterm_stops_the_proxy_with_exit_code_zero() {
+/// The shipped example on a free port, started through `sh -c "<shell>; exec proxy …"`;
+/// returns once it logged "listening" (the signal handler is installed before binding).
+fn start_example(
+    shell: &str,
+) -> (
+    tempfile::TempDir,
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("proxy.toml");
     let example =
@@ -208,21 +215,44 @@ fn sigterm_stops_the_proxy_with_exit_code_zero() {
         example.replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\""),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{shell}; exec \"$0\" --config \"$1\""))
+        .arg(BIN)
         .arg(&path)
         .envs(SECRETS.iter().copied())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the "listening" line: the signal handler is installed before binding.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("listening") {
         line.clear();
     }
     assert!(line.contains("listening"), "the proxy did not start");
+    (dir, child, stderr)
+}
+
+#[test]
+fn the_open_file_soft_limit_is_raised_to_the_hard_one() {
+    let (_dir, mut child, _stderr) = start_example("ulimit -Sn 256");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{files}");
+    assert_eq!(numbers[0], numbers[1], "soft limit not raised: {files}");
+    assert_ne!(numbers[0], "256", "{files}");
+}
+
+#[test]
+fn sigterm_stops_the_proxy_with_exit_code_zero() {
+    let (_dir, mut child, mut stderr) = start_example("true");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -212,10 +212,10 @@ fn url_parts(url: &str) -> UrlParts {
     }
 }
 
-/// A browser: keeps the cookies responses set (and drops those they expire) and sends them.
+/// A browser: its jar takes `Set-Cookie` headers and the page's own cookie writes.
 #[derive(Default)]
 struct Browser {
-    cookies: Vec<(String, String)>,
+    jar: Jar,
 }
 
 struct Page {
@@ -225,62 +225,25 @@ struct Page {
 }
 
 impl Browser {
-    fn cookie_header(&self) -> Option<String> {
-        (!self.cookies.is_empty()).then(|| {
-            self.cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    }
-
     fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.jar.get(name)
     }
 
     fn set(&mut self, name: &str, value: &str) {
-        self.cookies.retain(|(n, _)| n != name);
-        self.cookies.push((name.to_string(), value.to_string()));
-    }
-
-    fn absorb(&mut self, headers: &HeaderMap) {
-        for line in headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
-            let mut parts = line.split(';');
-            let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else {
-                continue;
-            };
-            let (name, value) = (name.trim(), value.trim());
-            let expired = parts.any(|attr| {
-                let attr = attr.trim().to_ascii_lowercase();
-                attr.strip_prefix("max-age=")
-                    .and_then(|age| age.parse::<i64>().ok())
-                    .is_some_and(|age| age <= 0)
-            });
-            self.cookies.retain(|(n, _)| n != name);
-            if !expired && !value.is_empty() {
-                self.cookies.push((name.to_string(), value.to_string()));
-            }
-        }
+        self.jar.set(name, value);
     }
 
     async fn send(&mut self, req: http::request::Builder, body: TestBody) -> Page {
         let mut req = req.header("accept", "text/html");
-        if let Some(cookie) = self.cookie_header() {
-            req = req.header("cookie", cookie);
+        if !self.jar.is_empty() {
+            req = req.header("cookie", self.jar.header());
         }
         let response = client().request(req.body(body).unwrap()).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = String::from_utf8_lossy(&body_bytes(response.into_body()).await).into_owned();
-        self.absorb(&headers);
+        self.jar.absorb(&headers);
+        self.jar.run_scripts(&body);
         Page {
             status,
             headers,

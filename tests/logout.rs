@@ -4,61 +4,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde_json::json;
-
-/// A browser's cookie jar (one host, paths ignored): the cookies, and which of them are
-/// session cookies (no `Max-Age` or `Expires`), which a browser restart drops.
-#[derive(Default, Clone)]
-struct Jar(BTreeMap<String, String>, BTreeSet<String>);
-
-impl Jar {
-    fn absorb(&mut self, headers: &HeaderMap) {
-        for line in headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
-            let c = cookie::Cookie::parse(line.to_string()).unwrap();
-            let expired = c.max_age().is_some_and(|a| a.whole_seconds() <= 0)
-                || c.expires_datetime()
-                    .is_some_and(|t| t <= cookie::time::OffsetDateTime::now_utc());
-            if expired {
-                self.0.remove(c.name());
-            } else {
-                self.0.insert(c.name().to_string(), c.value().to_string());
-            }
-            if c.max_age().is_none() && c.expires_datetime().is_none() {
-                self.1.insert(c.name().to_string());
-            } else {
-                self.1.remove(c.name());
-            }
-        }
-    }
-
-    /// The browser is closed and opened again: its session cookies are gone.
-    fn restart(&mut self) {
-        let session_only = &self.1;
-        self.0.retain(|name, _| !session_only.contains(name));
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-}
 
 struct Visit {
     status: StatusCode,
@@ -72,7 +23,7 @@ async fn visit(proxy: &Proxy, jar: &mut Jar, method: Method, path: &str) -> Visi
         .method(method)
         .uri(proxy.url(path))
         .header("accept", "text/html");
-    if !jar.0.is_empty() {
+    if !jar.is_empty() {
         req = req.header("cookie", jar.header());
     }
     let response = client().request(req.body(empty()).unwrap()).await.unwrap();
@@ -80,11 +31,17 @@ async fn visit(proxy: &Proxy, jar: &mut Jar, method: Method, path: &str) -> Visi
     let headers = response.headers().clone();
     jar.absorb(&headers);
     let page = String::from_utf8_lossy(&body_bytes(response.into_body()).await).into_owned();
+    jar.run_scripts(&page);
     Visit {
         status,
         headers,
         page,
     }
+}
+
+/// A marker cookie's value without its signature: what the page itself knows.
+fn unsigned(marker: &str) -> &str {
+    marker.rsplit_once('.').map_or(marker, |(value, _)| value)
 }
 
 fn set_cookies(headers: &HeaderMap) -> Vec<String> {
@@ -254,7 +211,7 @@ async fn user_switch_shuts_down_before_booting_the_new_user() {
     let app = app().await;
     let proxy = proxy_for_app(&app, "").await;
     let mut jar = logged_in(&proxy, "alice").await;
-    let alice_marker = jar.0["__isp_booted"].clone();
+    let alice_marker = jar.get("__isp_booted").unwrap().to_string();
     assert!(
         !alice_marker.contains("alice"),
         "the marker reveals nothing"
@@ -280,7 +237,7 @@ async fn user_switch_shuts_down_before_booting_the_new_user() {
         !page.page.contains("alice"),
         "nothing of Alice in Bob's page"
     );
-    assert_ne!(jar.0["__isp_booted"], alice_marker);
+    assert_ne!(jar.get("__isp_booted").unwrap(), alice_marker);
 
     let again = visit(&proxy, &mut jar, Method::GET, "/").await;
     assert!(
@@ -304,7 +261,7 @@ async fn a_user_switch_after_a_browser_restart_is_caught() {
         .expect("the record is re-set on every page");
     assert!(record.contains("; Max-Age=691200"), "{record}");
     // A long-lived page's token refresh extends the record, and never changes it.
-    let marker = jar.0["__isp_booted"].clone();
+    let marker = unsigned(jar.get("__isp_booted").unwrap()).to_string();
     let refresh = visit(
         &proxy,
         &mut jar,
@@ -316,13 +273,13 @@ async fn a_user_switch_after_a_browser_restart_is_caught() {
     assert!(
         set_cookies(&refresh.headers)
             .iter()
-            .any(|c| c.starts_with(&format!("__isp_booted={marker};"))
+            .any(|c| c.starts_with(&format!("__isp_booted={marker}."))
                 && c.contains("Max-Age=691200")),
         "{:?}",
         refresh.headers
     );
     let mut other = jar.clone();
-    other.0.insert("__isp_booted".into(), "someone-else".into());
+    other.set("__isp_booted", "someone-else");
     let refresh = visit(&proxy, &mut other, Method::GET, "/__intercom/token").await;
     assert_eq!(refresh.status, StatusCode::OK);
     assert!(
@@ -352,7 +309,7 @@ async fn visitor_logging_in_with_anonymous_boot_gets_shutdown_then_boot() {
     let mut jar = Jar::default();
     let visitor = visit(&proxy, &mut jar, Method::GET, "/").await;
     assert!(script(&visitor.page).is_some() && booted_user(&visitor.page).is_none());
-    assert_eq!(jar.0.get("__isp_booted").map(String::as_str), Some("anon"));
+    assert_eq!(jar.get("__isp_booted").map(unsigned), Some("anon"));
     visit(&proxy, &mut jar, Method::POST, "/login/carol").await;
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
     assert!(
@@ -367,7 +324,7 @@ async fn an_expired_session_without_a_logout_still_shuts_the_messenger_down() {
     let app = app().await;
     let proxy = proxy_for_app(&app, "").await;
     let mut jar = logged_in(&proxy, "alice").await;
-    jar.0.remove("session");
+    jar.remove("session");
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
     assert!(
         runs_shutdown(&page.page),
@@ -473,7 +430,15 @@ async fn injected_pages_refresh_their_token_and_the_endpoint_can_be_turned_off()
 
 #[tokio::test]
 async fn a_pending_shutdown_runs_even_on_a_page_that_loads_intercom_itself() {
-    let app = upstream(|_req| async {
+    let app = upstream(|req| async move {
+        if req.uri().path() == "/logout" {
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            r.headers_mut().insert("location", "/".parse().unwrap());
+            r.headers_mut()
+                .insert("set-cookie", "session=; Path=/; Max-Age=0".parse().unwrap());
+            return r;
+        }
         let mut r = Response::new(full(
             "<html><head><script>window.intercomSettings={app_id:'testapp1'};</script></head><body>own snippet</body></html>",
         ));
@@ -483,7 +448,17 @@ async fn a_pending_shutdown_runs_even_on_a_page_that_loads_intercom_itself() {
     .await;
     let proxy = proxy_for_app(&app, "").await;
     let mut jar = Jar::default();
-    jar.0.insert("__isp_shutdown".into(), "1".into());
+    // A forged marker is no pending shutdown: the page is the app's, untouched.
+    jar.set("__isp_shutdown", "1");
+    let page = visit(&proxy, &mut jar, Method::GET, "/").await;
+    assert!(
+        !page.page.contains("(function(){var w=window"),
+        "{}",
+        page.page
+    );
+    // A real logout leaves one, and the app's own Messenger page runs it.
+    visit(&proxy, &mut jar, Method::GET, "/logout").await;
+    assert!(jar.has("__isp_shutdown"));
     let page = visit(&proxy, &mut jar, Method::GET, "/").await;
     assert!(runs_shutdown(&page.page), "{}", page.page);
     assert!(!jar.has("__isp_shutdown"));
@@ -514,7 +489,7 @@ async fn the_token_endpoint_refuses_a_page_booted_for_someone_else() {
     let app = app().await;
     let proxy = proxy_for_app(&app, "").await;
     let alice = logged_in(&proxy, "alice").await;
-    let alice_marker = alice.0["__isp_booted"].clone();
+    let alice_marker = unsigned(alice.get("__isp_booted").unwrap()).to_string();
     let bob = logged_in(&proxy, "bob").await;
     let ask = |jar: Jar, marker: String| {
         let url = proxy.url(&format!("/__intercom/token?for={marker}"));

@@ -7,8 +7,10 @@
 mod frameworks;
 mod header;
 mod intercom;
+mod limits;
 mod lookup;
 mod network;
+mod path;
 mod php;
 mod reader;
 mod resolvers;
@@ -26,8 +28,10 @@ pub use frameworks::{
 };
 pub use header::HeaderResolverConfig;
 pub use intercom::{IntercomConfig, MIN_TOKEN_TTL, is_endpoint_path};
+pub use limits::ClientLimits;
 pub use lookup::LookupConfig;
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
+pub use path::normalize_path;
 pub use php::{
     LARAVEL_CIPHERS, LaravelResolverConfig, PhpResolverConfig, PhpSerializeHandler, SessionStore,
 };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::Uri;
 
+use super::limits::{ClientLimits, read_limits};
 use super::reader::Section;
 
 pub(super) const SERVER_KEYS: &[&str] = &[
@@ -17,9 +18,27 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "keep_alive",
     "shutdown_timeout",
     "workers",
+    // limits.rs
+    "idle_timeout",
+    "body_timeout",
+    "body_min_rate",
+    "max_connections",
+    "h2_max_streams",
+    "trusted_proxies",
+    "allowed_hosts",
 ];
 
-pub(super) const UPSTREAM_KEYS: &[&str] = &["url", "connect_timeout", "timeout", "ca_file"];
+pub(super) const UPSTREAM_KEYS: &[&str] = &[
+    "url",
+    "connect_timeout",
+    "timeout",
+    "ca_file",
+    "max_connections",
+];
+
+/// Requests in flight to the app at once, by default: enough for any app server a legacy
+/// app runs on, few enough that one client cannot take them all (see `h2_max_streams`).
+const DEFAULT_UPSTREAM_CONNECTIONS: usize = 512;
 
 /// hyper refuses a header buffer smaller than this.
 const MIN_HEADER_BYTES: u64 = 8192;
@@ -42,6 +61,8 @@ pub struct ServerConfig {
     /// Worker threads, each serving its share of connections with its own upstream pool
     /// (nginx's `worker_processes`); default: one per CPU.
     pub workers: usize,
+    /// Connection, stream and body limits, and whose forwarding headers are believed.
+    pub limits: ClientLimits,
 }
 
 /// More workers than this is a typo, not a machine.
@@ -72,6 +93,9 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Extra CA certificates (PEM) trusted for an `https` upstream.
     pub ca_file: Option<PathBuf>,
+    /// Requests in flight to the app at once (each holds an app connection); more wait
+    /// for one, up to `timeout`.
+    pub max_connections: usize,
 }
 
 pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> {
@@ -83,6 +107,7 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         keep_alive: true,
         shutdown_timeout: Duration::from_secs(30),
         workers: default_workers(),
+        limits: ClientLimits::default(),
     };
     let Some(mut s) = section else {
         return Some(defaults);
@@ -170,6 +195,7 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
             None
         }
     };
+    let limits = read_limits(&mut s);
     s.finish();
     if !ok {
         return None;
@@ -182,6 +208,7 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         keep_alive,
         shutdown_timeout,
         workers: workers?,
+        limits: limits?,
     })
 }
 
@@ -194,6 +221,14 @@ pub(super) fn read_upstream(section: Option<Section<'_>>) -> Option<UpstreamConf
     let timeout = positive(&mut s, "timeout", Duration::from_secs(60));
     let ca_file = s.string("ca_file").map(PathBuf::from);
     let ca_ok = ca_file.as_ref().is_none_or(|p| readable(&s, "ca_file", p));
+    let max_connections = match s.unsigned("max_connections") {
+        None => Some(DEFAULT_UPSTREAM_CONNECTIONS),
+        Some(0) => {
+            s.issue("max_connections", "must be at least 1");
+            None
+        }
+        Some(n) => usize::try_from(n).ok(),
+    };
     s.finish();
     if !ca_ok {
         return None;
@@ -203,6 +238,7 @@ pub(super) fn read_upstream(section: Option<Section<'_>>) -> Option<UpstreamConf
         connect_timeout: connect_timeout?,
         timeout: timeout?,
         ca_file,
+        max_connections: max_connections?,
     })
 }
 

@@ -8,7 +8,11 @@ use super::network::http_url;
 use super::reader::Section;
 use super::secret::{Secret, SecretEnv, SecretOrigin, read_secret, skip_secret};
 
-pub(super) const JWT_KEYS: &[&str] = &["algorithms", "key_env", "key_file"];
+pub(super) const JWT_KEYS: &[&str] = &["algorithms", "key_env", "key_file", "leeway"];
+
+/// More leeway than this on a session token's `exp` is a typo: the Messenger would outlive
+/// the app's session by that much.
+const MAX_LEEWAY_SECS: u64 = 300;
 pub(super) const HTTP_KEYS: &[&str] = &["url"];
 pub(super) const REDIS_KEYS: &[&str] = &[
     "url",
@@ -28,6 +32,9 @@ pub struct JwtResolverConfig {
     pub key: DecodingKey,
     /// Where the key was read from, for warnings.
     pub key_origin: SecretOrigin,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (default 0: a session the app
+    /// treats as expired names no one here either).
+    pub leeway_secs: u64,
 }
 
 /// `[session.http]`.
@@ -106,6 +113,18 @@ pub(super) fn read_jwt(
         );
         ok = false;
     }
+    let leeway_secs = match s.duration("leeway") {
+        None => 0,
+        Some(d) if d.as_secs() > MAX_LEEWAY_SECS => {
+            s.issue(
+                "leeway",
+                format!("{}s is more than the {MAX_LEEWAY_SECS}s allowed: the Messenger would stay signed in that long after the app's session expired", d.as_secs()),
+            );
+            ok = false;
+            0
+        }
+        Some(d) => d.as_secs(),
+    };
     // Read before the keys are consumed: a key that does not parse names its own source.
     let key_source = if s.has("key_file") {
         "key_file"
@@ -144,6 +163,7 @@ pub(super) fn read_jwt(
         algorithms,
         key: key?,
         key_origin: secret.map(|s| s.origin().clone())?,
+        leeway_secs,
     }))
 }
 

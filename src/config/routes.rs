@@ -1,8 +1,11 @@
 //! `[[routes]]` (per-path toggles, globs compiled once) and `[logout]`.
 
+use std::borrow::Cow;
+
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::{Map, Value as Json};
 
+use super::path::normalize_path;
 use super::reader::{Section, describe};
 
 pub(super) const ROUTE_KEYS: &[&str] = &["path", "inject", "attributes"];
@@ -49,13 +52,35 @@ impl Default for Routes {
 
 impl Routes {
     /// The route that applies to a request path.
+    ///
+    /// The path is matched as sent and as the app most likely routes it
+    /// ([`normalize_path`]: `/%61dmin`, `/admin%2Fx`, `/admin;x/y`, `//admin`, `/x/../admin`
+    /// are `/admin…`). When the two forms match different rules, the stricter wins: one that
+    /// keeps the snippet out beats one that lets it in; between two that let it in, the
+    /// normalised form's rule (the page the app serves) applies, else the one as sent.
     pub fn matching(&self, path: &str) -> &Route {
+        if self.rules.is_empty() {
+            return &self.default;
+        }
+        let as_sent = self.first_match(path);
+        let normalized = match normalize_path(path) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(normalized) if as_sent.is_none_or(|route| route.inject) => {
+                self.first_match(&normalized)
+            }
+            Cow::Owned(_) => None,
+        };
+        normalized.or(as_sent).unwrap_or(&self.default)
+    }
+
+    /// The first rule matching `path`.
+    fn first_match(&self, path: &str) -> Option<&Route> {
         // GlobSet returns match indices in ascending order, so the first is the first rule.
         self.globs
             .matches(path)
             .first()
             .and_then(|&i| self.rules.get(i))
-            .map_or(&self.default, |rule| &rule.route)
+            .map(|rule| &rule.route)
     }
 
     /// One line for the start-up summary: `/admin/** off, /billing/** on (+section), others

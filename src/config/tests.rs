@@ -126,6 +126,60 @@ inject = false
 }
 
 #[test]
+fn routes_match_encoded_and_dotted_spellings_of_a_path() {
+    let c = load(
+        r#"
+[[routes]]
+path = "/admin/**"
+inject = false
+[[routes]]
+path = "/billing/**"
+attributes = { section = "billing" }
+[[routes]]
+path = "/public%2Fdocs/**"
+attributes = { section = "docs" }
+"#,
+    )
+    .unwrap();
+    for path in [
+        "/admin/panel",
+        "/%61dmin/panel",
+        "/%61%64%6d%69%6e/panel",
+        "/admin%2fpanel",
+        "/admin%2Fpanel",
+        "/admin;x/panel",
+        "/admin;jsessionid=1/panel",
+        "//admin/panel",
+        "/admin//panel",
+        "/./admin/panel",
+        "/x/../admin/panel",
+        "/x/%2e%2e/admin/panel",
+        "/x/..;/admin/panel",
+        "/x%2F..%2Fadmin/panel",
+        "/admin\\panel",
+        "/admin%5Cpanel",
+        // Stricter wins: the normalised form matches no rule, the path as sent does.
+        "/admin/%2e%2e/x",
+    ] {
+        assert!(!c.routes.matching(path).inject, "{path}");
+    }
+    // Case is kept: paths are case-sensitive.
+    assert!(c.routes.matching("/ADMIN/panel").inject);
+    assert!(c.routes.matching("/%41dmin/panel").inject);
+    // Between two routes that inject, the normalised form's applies.
+    let billing = c.routes.matching("/%62illing/invoices");
+    assert!(billing.inject);
+    assert_eq!(billing.attributes["section"], "billing");
+    // A rule written with an escape still matches the path as sent.
+    assert_eq!(
+        c.routes.matching("/public%2Fdocs/a").attributes["section"],
+        "docs"
+    );
+    assert!(c.routes.matching("/public/docs/a").attributes.is_empty());
+    assert!(c.routes.matching("/other;x/%70age").inject);
+}
+
+#[test]
 fn custom_fields_become_attributes_and_reserved_names_are_refused() {
     let c = Config::from_toml(
         &BASE.replace(

@@ -205,6 +205,7 @@ mod tests {
                 r.extensions_mut().insert(crate::net::Downstream {
                     peer: peer.parse().unwrap(),
                     scheme: "http",
+                    trusted: false,
                 });
             }
             r

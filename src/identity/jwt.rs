@@ -59,6 +59,8 @@ impl JwtResolver {
         let mut validation = Validation::new(first);
         validation.algorithms = config.algorithms.clone();
         validation.validate_nbf = true;
+        // jsonwebtoken defaults to 60 s; the app itself usually allows none.
+        validation.leeway = config.leeway_secs;
         // App session tokens often carry an audience of their own; we only need identity.
         validation.validate_aud = false;
         let verified = (!cache_ttl.is_zero()).then(|| {
@@ -233,6 +235,7 @@ mod tests {
                 key: "session.jwt.key_env".into(),
                 source: "environment variable K".into(),
             },
+            leeway_secs: 0,
         };
         let fields = FieldMap {
             user_id: "/sub".into(),
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!(user_id(resolver.resolve_now(&live)).as_deref(), Some("u-1"));
         let key: [u8; 32] = Sha256::digest(live.as_bytes()).into();
         let remembered = cache.get(&key).expect("a verified token is remembered");
-        assert_eq!(remembered.accepted_until, now_secs() + 3600 + 60);
+        assert_eq!(remembered.accepted_until, now_secs() + 3600);
 
         // A token past exp + leeway: whatever the cache says about it, it is refused once
         // the time it was accepted until has passed.
@@ -292,6 +295,22 @@ mod tests {
         assert_eq!(
             user_id(resolver.resolve_now(&expired)).as_deref(),
             Some("u-2")
+        );
+    }
+
+    #[test]
+    fn no_leeway_by_default_and_the_configured_leeway_when_asked() {
+        // The app treats a session expired seconds ago as logged out; so must we.
+        let just_expired = token("u-1", now_secs() - 5);
+        assert_eq!(
+            user_id(resolver(Duration::ZERO).resolve_now(&just_expired)),
+            None
+        );
+        let mut lenient = resolver(Duration::ZERO);
+        lenient.validation.leeway = 60;
+        assert_eq!(
+            user_id(lenient.resolve_now(&just_expired)).as_deref(),
+            Some("u-1")
         );
     }
 

@@ -37,7 +37,7 @@ use tracing::{debug, warn};
 
 pub use crate::intercom::User;
 pub use cache::CachedResolver;
-pub use cookie::{session_cookie, with_session_cookie};
+pub use cookie::{cookie_values, session_cookie, with_session_cookie};
 pub use diagnose::{Check, Diagnosis, Finding};
 pub use django::DjangoResolver;
 #[cfg(feature = "redis")]

@@ -1,9 +1,11 @@
-//! Content codings the rewriter can see through: decode the app's bytes, re-encode ours,
-//! chunk by chunk, synchronously, inside the body's `poll_frame`.
+//! Content codings the rewriter can see through: decode the app's bytes (in bounded
+//! slices, see `decoder.rs`), re-encode ours, synchronously, inside the body's `poll_frame`.
 
 use std::io::{self, Write};
 
 use flate2::Compression;
+
+pub use super::decoder::Decoder;
 
 /// A content coding of the app's response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,18 +38,12 @@ impl Coding {
 
     /// A decoder for this coding (`None` for identity).
     pub fn decoder(self) -> Option<Decoder> {
-        let kind = match self {
-            Coding::Identity => return None,
-            Coding::Gzip => DecoderKind::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
-            Coding::Deflate => DecoderKind::SniffDeflate(Vec::new()),
-            Coding::Brotli => {
-                DecoderKind::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 8192)))
-            }
-        };
-        Some(Decoder {
-            kind,
-            received: false,
-        })
+        match self {
+            Coding::Identity => None,
+            Coding::Gzip => Some(Decoder::gzip()),
+            Coding::Deflate => Some(Decoder::deflate()),
+            Coding::Brotli => Some(Decoder::brotli()),
+        }
     }
 
     /// An encoder for this coding (`None` for identity).
@@ -77,24 +73,7 @@ impl Coding {
     }
 }
 
-/// Streaming decoder: feed compressed bytes, take decoded bytes.
-pub struct Decoder {
-    kind: DecoderKind,
-    /// Whether any byte arrived: an empty body is a valid (empty) page in any coding.
-    received: bool,
-}
-
-enum DecoderKind {
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
-    /// `deflate` is zlib per RFC 9110, but old servers send raw deflate and browsers take
-    /// both: the first two bytes tell.
-    SniffDeflate(Vec<u8>),
-    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
-    RawDeflate(flate2::write::DeflateDecoder<Vec<u8>>),
-    Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
-}
-
-/// Writes `input` to a write-side decoder or encoder and takes what it produced.
+/// Writes `input` to a write-side encoder and takes what it produced.
 fn pump<W: Write>(
     w: &mut W,
     input: &[u8],
@@ -103,60 +82,6 @@ fn pump<W: Write>(
     w.write_all(input)?;
     w.flush()?;
     Ok(std::mem::take(inner(w)))
-}
-
-fn is_zlib_header(b0: u8, b1: u8) -> bool {
-    b0 & 0x0f == 8 && (u16::from(b0) << 8 | u16::from(b1)) % 31 == 0
-}
-
-impl Decoder {
-    /// Decodes `input`; returns what is decoded so far.
-    pub fn decode(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
-        self.received |= !input.is_empty();
-        match &mut self.kind {
-            DecoderKind::Gzip(d) => pump(d, input, |d| d.get_mut()),
-            DecoderKind::Zlib(d) => pump(d, input, |d| d.get_mut()),
-            DecoderKind::RawDeflate(d) => pump(d, input, |d| d.get_mut()),
-            DecoderKind::Brotli(d) => pump(d.as_mut(), input, |d| d.get_mut()),
-            DecoderKind::SniffDeflate(head) => {
-                head.extend_from_slice(input);
-                if head.len() < 2 {
-                    return Ok(Vec::new());
-                }
-                let head = std::mem::take(head);
-                self.kind = if is_zlib_header(head[0], head[1]) {
-                    DecoderKind::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
-                } else {
-                    DecoderKind::RawDeflate(flate2::write::DeflateDecoder::new(Vec::new()))
-                };
-                self.decode(&head)
-            }
-        }
-    }
-
-    /// True once the body turned out to be raw deflate rather than zlib.
-    pub fn is_raw_deflate(&self) -> bool {
-        matches!(self.kind, DecoderKind::RawDeflate(_))
-    }
-
-    /// Ends the stream: errors if it was truncated.
-    pub fn finish(self) -> io::Result<Vec<u8>> {
-        if !self.received {
-            return Ok(Vec::new());
-        }
-        match self.kind {
-            DecoderKind::Gzip(d) => d.finish(),
-            DecoderKind::Zlib(d) => d.finish(),
-            DecoderKind::RawDeflate(d) => d.finish(),
-            DecoderKind::SniffDeflate(_) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated deflate stream",
-            )),
-            DecoderKind::Brotli(d) => d.into_inner().map_err(|_| {
-                io::Error::new(io::ErrorKind::UnexpectedEof, "truncated brotli stream")
-            }),
-        }
-    }
 }
 
 /// Streaming encoder: feed bytes, take compressed bytes flushed so that the browser can
@@ -206,7 +131,65 @@ impl Encoder {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
+    use super::super::decoder::{BOMB_RATIO, ExpansionLimit, SLICE};
     use super::*;
+
+    /// Pushes `chunks` and drains the decoder after each, as the body does; checks that no
+    /// slice is over [`SLICE`].
+    fn decode<'a>(
+        dec: &mut Decoder,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut drain = |dec: &mut Decoder| -> io::Result<()> {
+            while let Some(slice) = dec.next_slice()? {
+                assert!(!slice.is_empty() && slice.len() <= SLICE, "{}", slice.len());
+                out.extend_from_slice(slice);
+            }
+            Ok(())
+        };
+        for chunk in chunks {
+            dec.push(Bytes::copy_from_slice(chunk));
+            drain(dec)?;
+        }
+        dec.end_input();
+        drain(dec)?;
+        Ok(out)
+    }
+
+    fn decode_all(coding: Coding, compressed: &[u8], piece: usize) -> io::Result<Vec<u8>> {
+        let mut dec = coding.decoder().unwrap();
+        let out = decode(&mut dec, compressed.chunks(piece))?;
+        dec.finish()?;
+        Ok(out)
+    }
+
+    fn encode_all(coding: Coding, page: &[u8]) -> Vec<u8> {
+        let mut enc = coding.encoder().unwrap();
+        let mut compressed = enc.encode(page).unwrap();
+        compressed.extend(enc.finish().unwrap());
+        compressed
+    }
+
+    /// `page` compressed as tightly as the coding allows (a bomb's maker would).
+    fn squeeze(coding: Coding, page: &[u8]) -> Vec<u8> {
+        let best = Compression::best();
+        match coding {
+            Coding::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), best);
+                e.write_all(page).unwrap();
+                e.finish().unwrap()
+            }
+            Coding::Deflate => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), best);
+                e.write_all(page).unwrap();
+                e.finish().unwrap()
+            }
+            _ => encode_all(coding, page),
+        }
+    }
 
     #[test]
     fn every_coding_round_trips_in_pieces() {
@@ -218,13 +201,13 @@ mod tests {
                 compressed.extend(enc.encode(chunk).unwrap());
             }
             compressed.extend(enc.finish().unwrap());
-            let mut dec = coding.decoder().unwrap();
-            let mut out = Vec::new();
-            for chunk in compressed.chunks(1_000) {
-                out.extend(dec.decode(chunk).unwrap());
+            for piece in [1_000, compressed.len()] {
+                assert_eq!(
+                    decode_all(coding, &compressed, piece).unwrap(),
+                    page,
+                    "{coding:?}"
+                );
             }
-            out.extend(dec.finish().unwrap());
-            assert_eq!(out, page, "{coding:?}");
         }
     }
 
@@ -232,22 +215,18 @@ mod tests {
     fn empty_bodies_and_raw_deflate_are_accepted() {
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
             let mut dec = coding.decoder().unwrap();
-            assert!(dec.decode(&[]).unwrap().is_empty());
-            assert!(dec.finish().unwrap().is_empty(), "{coding:?}: empty body");
+            assert!(decode(&mut dec, [&[][..]]).unwrap().is_empty());
+            assert!(dec.finish().is_ok(), "{coding:?}: empty body");
         }
         let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
         raw.write_all(b"<p>old IIS</p>").unwrap();
         let raw = raw.finish().unwrap();
         let mut dec = Coding::Deflate.decoder().unwrap();
-        let mut out = Vec::new();
-        for byte in &raw {
-            out.extend(dec.decode(&[*byte]).unwrap());
-        }
-        out.extend_from_slice(&[]);
+        let out = decode(&mut dec, raw.chunks(1)).unwrap();
         assert!(dec.is_raw_deflate());
         let mut enc = Coding::Deflate.encoder().unwrap();
         enc.follow(&dec);
-        out.extend(dec.finish().unwrap());
+        dec.finish().unwrap();
         assert_eq!(out, b"<p>old IIS</p>");
         let mut encoded = enc.encode(&out).unwrap();
         encoded.extend(enc.finish().unwrap());
@@ -263,13 +242,135 @@ mod tests {
     #[test]
     fn truncated_streams_are_reported() {
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
-            let mut enc = coding.encoder().unwrap();
-            let mut compressed = enc.encode(&[b'x'; 10_000]).unwrap();
-            compressed.extend(enc.finish().unwrap());
+            let mut compressed = encode_all(coding, &[b'x'; 10_000]);
             compressed.truncate(compressed.len() / 2);
+            assert!(decode_all(coding, &compressed, 100).is_err(), "{coding:?}");
+            assert!(
+                decode_all(coding, &compressed[..1], 100).is_err(),
+                "{coding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_members_follow_each_other_and_nothing_follows_the_end() {
+        let mut two = encode_all(Coding::Gzip, b"<p>one</p>");
+        two.extend(encode_all(Coding::Gzip, b"<p>two</p>"));
+        assert_eq!(
+            decode_all(Coding::Gzip, &two, 7).unwrap(),
+            b"<p>one</p><p>two</p>"
+        );
+        let mut named = flate2::GzBuilder::new()
+            .filename("page.html")
+            .comment("made by hand")
+            .extra(vec![7; 300])
+            .write(Vec::new(), Compression::fast());
+        named.write_all(b"<p>named</p>").unwrap();
+        let mut named = named.finish().unwrap();
+        assert_eq!(
+            decode_all(Coding::Gzip, &named, 1).unwrap(),
+            b"<p>named</p>"
+        );
+        // With a header CRC (FHCRC), after the comment: taken when it matches.
+        let header = 10 + 2 + 300 + "page.html\0".len() + "made by hand\0".len();
+        named[3] |= 2;
+        let mut crc = flate2::Crc::new();
+        crc.update(&named[..header]);
+        let sum = (crc.sum() as u16).to_le_bytes();
+        let mut checked = named.clone();
+        checked.splice(header..header, sum);
+        assert_eq!(
+            decode_all(Coding::Gzip, &checked, 1).unwrap(),
+            b"<p>named</p>"
+        );
+        checked[header] ^= 1;
+        assert!(decode_all(Coding::Gzip, &checked, 1).is_err());
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
+            let mut garbage = encode_all(coding, b"<p>page</p>");
+            garbage.extend_from_slice(b"junk");
+            assert!(decode_all(coding, &garbage, 5).is_err(), "{coding:?}");
+        }
+    }
+
+    /// 8 MiB of zeros compress to a few KiB (brotli: a few bytes): every call still
+    /// gives at most one slice, and the codec's input is taken as it is needed.
+    #[test]
+    fn output_per_call_is_bounded_whatever_the_ratio() {
+        let zeros = vec![0u8; 8 << 20];
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
+            let compressed = squeeze(coding, &zeros);
+            assert!(compressed.len() * 500 < zeros.len(), "{coding:?}");
             let mut dec = coding.decoder().unwrap();
-            let partial = dec.decode(&compressed);
-            assert!(partial.is_err() || dec.finish().is_err(), "{coding:?}");
+            dec.push(Bytes::from(compressed));
+            dec.end_input();
+            let mut total = 0;
+            let mut calls = 0;
+            while let Some(slice) = dec.next_slice().unwrap() {
+                assert!(slice.len() <= SLICE, "{coding:?}: {}", slice.len());
+                assert!(slice.iter().all(|&b| b == 0));
+                total += slice.len();
+                calls += 1;
+            }
+            dec.finish().unwrap();
+            assert_eq!(total, zeros.len(), "{coding:?}");
+            assert!(calls >= zeros.len() / SLICE, "{coding:?}: {calls} calls");
+        }
+    }
+
+    /// All that a chunk of the app's body holds comes out before the next chunk is needed,
+    /// even when it takes several slices.
+    #[test]
+    fn a_chunk_is_decoded_in_full_before_more_is_read() {
+        let page: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
+            let mut enc = coding.encoder().unwrap();
+            let first = enc.encode(&page[..250_000]).unwrap();
+            let mut dec = coding.decoder().unwrap();
+            dec.push(Bytes::from(first));
+            let mut out = Vec::new();
+            while let Some(slice) = dec.next_slice().unwrap() {
+                out.extend_from_slice(slice);
+            }
+            assert_eq!(out.len(), 250_000, "{coding:?}");
+        }
+    }
+
+    /// Past the floor (1 MiB here, 16 MiB in the proxy) an absurd ratio stops the decoder
+    /// within a slice; a page of ordinary ratio goes on past it.
+    #[test]
+    fn expansion_past_the_floor_is_refused_only_at_an_absurd_ratio() {
+        const FLOOR: u64 = 1 << 20;
+        let zeros = vec![0u8; 4 << 20];
+        let table: Vec<u8> = (0..120_000u64)
+            .flat_map(|i| {
+                format!("<tr><td>{i}</td><td>{}</td></tr>\n", i * 7919 % 10007).into_bytes()
+            })
+            .collect();
+        assert!(table.len() as u64 > 3 * FLOOR);
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
+            let bomb = squeeze(coding, &zeros);
+            let mut dec = coding.decoder().unwrap().with_floor(FLOOR);
+            dec.push(Bytes::from(bomb));
+            let mut decoded = 0u64;
+            let err = loop {
+                match dec.next_slice() {
+                    Ok(Some(slice)) => decoded += slice.len() as u64,
+                    Ok(None) => panic!("{coding:?}: the bomb was decoded"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(ExpansionLimit::is(&err), "{coding:?}: {err}");
+            assert!(
+                decoded <= FLOOR && decoded + SLICE as u64 > FLOOR,
+                "{decoded}"
+            );
+
+            let page = encode_all(coding, &table);
+            assert!((page.len() as u64) * BOMB_RATIO > table.len() as u64);
+            let mut dec = coding.decoder().unwrap().with_floor(FLOOR);
+            let out = decode(&mut dec, page.chunks(16_384)).unwrap();
+            dec.finish().unwrap();
+            assert!(out == table, "{coding:?}");
         }
     }
 

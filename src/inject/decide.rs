@@ -142,6 +142,9 @@ impl<'a> Facts<'a> {
 /// What the head of the app's answer showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseFacts {
+    /// A 2xx or 3xx answer: what an app gives a logout it carried out (a 405 or a 403 on a
+    /// logout path logged no one out).
+    pub succeeded: bool,
     /// A 2xx HTML page in a charset and coding the rewriter handles.
     pub page: bool,
     /// It sets the session cookie to a session other than the request's (a login, a
@@ -226,8 +229,12 @@ impl<'a> Outcome<'a> {
 pub fn decide<'a>(facts: &Facts<'a>, response: &ResponseFacts) -> Outcome<'a> {
     let request = &facts.request;
     // A cleared session cookie is a logout only when there was a session to end: apps also
-    // expire stale cookies on anonymous responses.
-    if request.logout_path || (request.session_cookie && response.clears_session_cookie) {
+    // expire stale cookies on anonymous responses. A logout path counts when the app carried
+    // it out for a session (a cross-site GET with no session, a 405, end no one's session).
+    let logged_out_on_path = request.logout_path
+        && response.succeeded
+        && (request.session_cookie || response.clears_session_cookie);
+    if logged_out_on_path || (request.session_cookie && response.clears_session_cookie) {
         return if response.page {
             Outcome::LogoutPage {
                 boot_visitor: request.boot_visitors,

@@ -19,9 +19,9 @@ use super::scan::MessengerMarkers;
 use super::token::TokenEndpoint;
 use super::{InjectBody, is_page_request};
 use crate::config::Routes;
-use crate::identity::{Identity, Resolution, User, session_cookie, with_session_cookie};
+use crate::identity::{Identity, Resolution, User, with_session_cookie};
 use crate::intercom::{AnonymousPolicy, IdentityMode, IntercomHosts, Loader, Messenger};
-use crate::logout::{BOOTED_FOR_COOKIE, Logout, PENDING_SHUTDOWN_COOKIE};
+use crate::logout::Logout;
 use crate::net::Downstream;
 
 /// Puts the Intercom Messenger, in secure mode, on the HTML pages of the service it wraps.
@@ -232,7 +232,8 @@ where
         let headers = request.headers();
         let path = request.uri().path();
         let route = shared.routes.matching(path);
-        let booted_for = session_cookie(headers, BOOTED_FOR_COOKIE);
+        // Signed markers only: a forged or unknown value is no marker at all.
+        let booted_for = shared.logout.recorded_boot(headers);
         let facts = RequestFacts {
             method: request.method(),
             token_path: shared.token_path.as_deref() == Some(path),
@@ -240,7 +241,7 @@ where
             route_injects: route.inject,
             page_request: is_page_request(headers),
             session_cookie: shared.identity.presents_session(headers),
-            pending_shutdown: session_cookie(headers, PENDING_SHUTDOWN_COOKIE).is_some(),
+            pending_shutdown: shared.logout.pending_shutdown(headers),
             booted_for,
             boot_visitors: shared.boot_visitors,
         };

@@ -7,7 +7,10 @@
 //! same head bytes gets that same splice directly. Heads with a `<meta http-equiv>` (a CSP
 //! rewrite depends on more than the bytes) are never remembered; markup lol_html reads
 //! differently from the hint is parsed and never matches; a head with a per-request token
-//! (a CSRF `<meta>`) is parsed every time and its entries age out of the bounded memo.
+//! (a CSRF `<meta>`) is parsed every time and its entries age out of the bounded memo. A
+//! head with a Messenger marker anywhere in its bytes is never spliced either, even when the
+//! marker turns out to be a word in a title: whether it is a Messenger depends on where the
+//! tokenizer stands there, which only the parsed path follows.
 
 use moka::sync::Cache;
 

@@ -13,8 +13,10 @@ use lol_html::{
     AsciiCompatibleEncoding, ElementContentHandlers, MemorySettings, OutputSink, Selector, end,
     end_tag,
 };
+use tracing::debug;
 
 use super::csp::{self, CspContext};
+use super::markup::charref::{decode_attribute, encode_attribute};
 use crate::intercom::{IntercomHosts, Snippet};
 
 /// The selectors, parsed once: lol_html's `element!` would parse them for every page.
@@ -86,6 +88,50 @@ impl InsertState {
     }
 }
 
+/// A `<meta http-equiv>` before the insertion point: a CSP is rewritten so the snippet runs,
+/// read and written back as the browser decodes the attribute (character references and
+/// all). One whose meaning is not certain (a reference this proxy cannot decode) is left as
+/// it is, and the page then goes without the snippet: a page whose policy the proxy did not
+/// read must not get a script that policy may block or a rewrite that may change it.
+fn meta_csp(state: &InsertState, el: &mut SendElement<'_, '_>) {
+    let Some(equiv) = el.get_attribute("http-equiv") else {
+        return;
+    };
+    let is_csp = decode_attribute(&equiv).map(|v| {
+        v.trim_ascii()
+            .eq_ignore_ascii_case("content-security-policy")
+    });
+    let content = match (is_csp, el.get_attribute("content")) {
+        (Some(false), _) | (_, None) => return,
+        (Some(true), Some(content)) => content,
+        (None, Some(_)) => {
+            debug!("<meta http-equiv> cannot be read; page passed through without the snippet");
+            state.done.store(true, Ordering::Relaxed);
+            return;
+        }
+    };
+    let Some(policy) = decode_attribute(&content) else {
+        debug!("<meta> CSP cannot be read; page passed through without the snippet");
+        state.done.store(true, Ordering::Relaxed);
+        return;
+    };
+    let mut nonce = state.nonce.lock().unwrap_or_else(PoisonError::into_inner);
+    if nonce.is_none() {
+        *nonce = csp::find_nonce(&policy);
+    }
+    let hash = state.snippet.csp_hash();
+    let ctx = CspContext {
+        snippet_hash: &hash,
+        nonce: nonce.as_deref(),
+        hosts: &state.hosts,
+    };
+    let rewritten = csp::rewrite(&policy, &ctx);
+    if rewritten != policy {
+        // The name is fixed and valid; lol_html escapes only `"`, the rest is ours to encode.
+        let _ = el.set_attribute("content", &encode_attribute(&rewritten));
+    }
+}
+
 /// Rewriter output, collected for the body to send (the sink is owned by the rewriter).
 #[derive(Clone, Default)]
 pub(super) struct SharedSink(Arc<Mutex<Vec<u8>>>);
@@ -128,24 +174,7 @@ pub(super) fn build_parser(
                 // Past the insertion point: the page is the app's again.
                 return Ok(());
             }
-            let is_csp = el
-                .get_attribute("http-equiv")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-security-policy"));
-            if let (true, Some(content)) = (is_csp, el.get_attribute("content")) {
-                let mut nonce = s3.nonce.lock().unwrap_or_else(PoisonError::into_inner);
-                if nonce.is_none() {
-                    *nonce = csp::find_nonce(&content);
-                }
-                let hash = s3.snippet.csp_hash();
-                let ctx = CspContext {
-                    snippet_hash: &hash,
-                    nonce: nonce.as_deref(),
-                    hosts: &s3.hosts,
-                };
-                let rewritten = csp::rewrite(&content, &ctx);
-                // The value came from a valid attribute; the name is fixed.
-                let _ = el.set_attribute("content", &rewritten);
-            }
+            meta_csp(&s3, el);
             Ok(())
         }))
         .append_element_content_handler(handler(&HEAD, move |el| {

@@ -87,6 +87,7 @@ where
         _ => None,
     };
     let response_facts = ResponseFacts {
+        succeeded: response.status().is_success() || response.status().is_redirection(),
         page: format.is_some(),
         new_session: new_session.is_some(),
         clears_session_cookie: shared.logout.clears_session(headers),
@@ -120,13 +121,19 @@ where
         // `decide` gives the other outcomes to pages only.
         (_, None) => return Next::Respond(response.map(InjectBody::identity)),
         (outcome, Some(format)) => {
-            let Some(snippet) = snippet(shared, plan, &outcome) else {
+            let (head, script) = outcome.marker_changes(&facts).split(outcome.shuts_down());
+            let after_shutdown = shared.logout.script(&script, plan.secure);
+            let Some(snippet) = snippet(shared, plan, &outcome, &after_shutdown) else {
                 return Next::Respond(response.map(InjectBody::identity));
             };
             // A shutdown goes in even where the page loads Intercom itself: it must run.
             let shutdown = outcome.shuts_down();
             let (hosts, markers, memo) = (&shared.hosts, &shared.markers, &shared.memo);
-            insert(response, format, snippet, hosts, markers, memo, shutdown)
+            let mut response = insert(response, format, snippet, hosts, markers, memo, shutdown);
+            shared
+                .logout
+                .apply(&head, response.headers_mut(), plan.secure);
+            return Next::Respond(response);
         }
     };
     shared.logout.apply(
@@ -139,7 +146,12 @@ where
 
 /// The snippet `outcome` asks for; `None` when the user's settings cannot be signed (the
 /// page is then served without the Messenger).
-fn snippet(shared: &Shared, plan: &Plan, outcome: &Outcome<'_>) -> Option<Snippet> {
+fn snippet(
+    shared: &Shared,
+    plan: &Plan,
+    outcome: &Outcome<'_>,
+    after_shutdown: &str,
+) -> Option<Snippet> {
     let (who, spa_updates) = match *outcome {
         Outcome::Boot(who) | Outcome::ShutdownThenBoot(who) => (Some(who), shared.spa_updates),
         Outcome::LogoutPage { boot_visitor: true } => (Some(Who::Visitor), false),
@@ -172,6 +184,7 @@ fn snippet(shared: &Shared, plan: &Plan, outcome: &Outcome<'_>) -> Option<Snippe
             shutdown_first: outcome.shuts_down(),
             refresh,
             spa_updates,
+            after_shutdown,
         },
         &shared.loader,
     ))

@@ -1,5 +1,7 @@
 //! The lol_html rewriter that inserts the snippet once, at the first of: before `</head>`,
-//! the start of `<body>`, the end of the document; and rewrites a `<meta>` CSP on the way.
+//! the start of `<body>`, the end of the document (only when the document ends in text:
+//! appended inside an open tag, attribute, comment or raw-text element, the snippet would
+//! become part of it); and rewrites a `<meta>` CSP on the way.
 //!
 //! Everything a handler needs is prepared before the rewriter is built (the JWT is signed,
 //! the script rendered and hashed), so handlers cannot fail.
@@ -9,8 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use lol_html::AsciiCompatibleEncoding;
 use lol_html::send::HtmlRewriter;
-use tracing::warn;
+use tracing::{debug, warn};
 
+use super::markup::lexer::Lexer;
 use super::memo::HeadMemo;
 use super::parser::{InsertState, SharedSink, build_parser};
 use super::scan::{MessengerMarkers, MessengerScan, head_end_hint};
@@ -47,6 +50,8 @@ pub struct PageRewriter {
     /// Nothing of the page was seen yet.
     at_start: bool,
     scan: MessengerScan,
+    /// The tokenizer state after what the parser was fed, until the snippet is in.
+    lexer: Lexer,
     memo: Arc<HeadMemo>,
 }
 
@@ -72,6 +77,7 @@ impl PageRewriter {
             bailed_out: false,
             at_start: true,
             scan: MessengerScan::new(plan.markers),
+            lexer: Lexer::default(),
             memo: plan.memo,
         }
     }
@@ -94,16 +100,24 @@ impl PageRewriter {
         {
             return self.write_head(chunk, at, out);
         }
-        if let Some(at) = self.scan.find_in(chunk) {
-            // Parse up to the marker first: a marker after the insertion point is the page's
-            // business, not a Messenger that is already there.
-            self.write_parsed(&chunk[..at], out)?;
-            if !self.is_done() {
-                self.state.present.store(true, Ordering::Relaxed);
+        // Parse up to each marker first: a marker after the insertion point is the page's
+        // business, and one is only a Messenger in a `<script>`'s text or `src` (not in a
+        // title, another attribute, a comment...).
+        let mut from = 0;
+        let mut marker = self.scan.find_in(chunk);
+        while let Some(at) = marker {
+            self.write_parsed(&chunk[from..at], out)?;
+            from = at;
+            if self.is_done() {
+                break;
             }
-            return self.write_parsed(&chunk[at..], out);
+            if self.lexer.in_script() || self.lexer.in_script_src() {
+                self.state.present.store(true, Ordering::Relaxed);
+                break;
+            }
+            marker = self.scan.next_in(chunk, at + 1);
         }
-        self.write_parsed(chunk, out)
+        self.write_parsed(&chunk[from..], out)
     }
 
     /// `Some(where </head> starts)` when `chunk` is the page's whole head, as the memo knows
@@ -154,6 +168,10 @@ impl PageRewriter {
         match self.parser().write(chunk) {
             Ok(()) => {
                 self.sink.drain_into(out);
+                // Once the snippet is in, where the tokenizer stands no longer matters.
+                if !self.is_done() {
+                    self.lexer.feed(chunk);
+                }
                 Ok(())
             }
             Err(RewriteError::MemoryLimitExceeded(_)) => {
@@ -176,10 +194,17 @@ impl PageRewriter {
         self.bailed_out || self.state.done.load(Ordering::Relaxed)
     }
 
-    /// Ends the document (inserting at the end if nothing came earlier); appends the tail.
+    /// Ends the document (inserting at the end if nothing came earlier and the document
+    /// ends in text); appends the tail.
     pub fn end(self, out: &mut Vec<u8>) -> Result<(), RewriteError> {
         if self.bailed_out {
             return Ok(());
+        }
+        if !self.is_done() && !self.lexer.at_text() {
+            // Inside a tag, an attribute, a comment, raw text, a template or foreign content,
+            // the snippet (and its JWT) would be read as part of that: the page goes as it is.
+            debug!("the page ends inside markup; passed through without the snippet");
+            self.state.done.store(true, Ordering::Relaxed);
         }
         let result = match self.parser {
             Some(parser) => parser.end(),
@@ -206,182 +231,4 @@ fn mentions_http_equiv(html: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_equiv_is_spotted_in_any_case_and_anywhere() {
-        assert!(mentions_http_equiv(b"<meta HTTP-Equiv=refresh>"));
-        assert!(mentions_http_equiv(b"http-equiv"));
-        assert!(!mentions_http_equiv(
-            b"<link rel=x-y> -equiv http- http-equi"
-        ));
-        assert!(!mentions_http_equiv(b""));
-    }
-    use crate::config::Region;
-
-    fn plan() -> PagePlan {
-        PagePlan {
-            snippet: Snippet { script: "S".into() },
-            nonce: None,
-            hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
-            markers: Arc::new(MessengerMarkers::new(
-                "https://widget.intercom.io/widget/abc",
-            )),
-            encoding: AsciiCompatibleEncoding::utf_8(),
-            memo: Arc::new(HeadMemo::default()),
-            even_if_present: false,
-        }
-    }
-
-    #[test]
-    fn a_head_seen_before_is_spliced_without_a_parser_and_the_same_bytes_come_out() {
-        let memo = Arc::new(HeadMemo::default());
-        let page = b"<!DOCTYPE html><html><head><title>t</title></head><body>hi</body></html>";
-        let head_end = page.windows(7).position(|w| w == b"</head>").unwrap() + 7;
-        let mut outputs = Vec::new();
-        for _ in 0..2 {
-            let mut rw = PageRewriter::new(PagePlan {
-                memo: memo.clone(),
-                ..plan()
-            });
-            let mut out = Vec::new();
-            rw.write(&page[..head_end], &mut out).unwrap();
-            assert!(rw.is_done());
-            outputs.push((out, rw.parser.is_some()));
-            rw.end(&mut Vec::new()).unwrap();
-        }
-        assert_eq!(outputs[0].0, outputs[1].0);
-        assert!(outputs[0].1, "first sight: parsed");
-        assert!(
-            !outputs[1].1,
-            "second sight: from the memo, no parser built"
-        );
-        assert_eq!(
-            String::from_utf8(outputs[1].0.clone()).unwrap(),
-            "<!DOCTYPE html><html><head><title>t</title><script>S</script></head>"
-        );
-    }
-
-    #[test]
-    fn heads_the_parser_changes_or_that_load_the_messenger_are_never_remembered() {
-        let memo = Arc::new(HeadMemo::default());
-        let csp = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
-        // A policy the parser leaves as it is (it already allows the script by the nonce
-        // the response's header names): remembering it would drop the nonce on a response
-        // without that header.
-        let unchanged = "<head><meta HTTP-EQUIV=\"Content-Security-Policy\" content=\"script-src 'nonce-abc' https://app.intercom.io https://widget.intercom.io https://js.intercomcdn.com\"></head>";
-        let present = "<head><script>window.intercomSettings={}</script></head>";
-        for head in [csp, present, unchanged] {
-            for _ in 0..2 {
-                let mut rw = PageRewriter::new(PagePlan {
-                    memo: memo.clone(),
-                    nonce: Some("abc".into()),
-                    ..plan()
-                });
-                rw.write(head.as_bytes(), &mut Vec::new()).unwrap();
-                assert!(rw.parser.is_some(), "{head}: parsed every time");
-            }
-        }
-    }
-
-    /// Feeds `page` in chunks the way the body does (stopping at the first `is_done`).
-    fn run(page: &str, chunk: usize) -> String {
-        let mut rw = PageRewriter::new(plan());
-        let mut out = Vec::new();
-        let bytes = page.as_bytes();
-        let mut offset = 0;
-        while offset < bytes.len() {
-            let end = (offset + chunk).min(bytes.len());
-            rw.write(&bytes[offset..end], &mut out).unwrap();
-            offset = end;
-            if rw.is_done() {
-                rw.end(&mut out).unwrap();
-                out.extend_from_slice(&bytes[offset..]);
-                return String::from_utf8(out).unwrap();
-            }
-        }
-        rw.end(&mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn inserts_before_head_end_then_at_body_then_at_document_end() {
-        for chunk in [1, 3, 7, 1000] {
-            assert_eq!(
-                run(
-                    "<html><head><title>x</title></HEAD ><body>b</body></html>",
-                    chunk
-                ),
-                "<html><head><title>x</title><script>S</script></HEAD ><body>b</body></html>"
-            );
-            assert_eq!(
-                run("<p>no head<body>b", chunk),
-                "<p>no head<body><script>S</script>b"
-            );
-            assert_eq!(
-                run("<p>fragment</p>", chunk),
-                "<p>fragment</p><script>S</script>"
-            );
-        }
-    }
-
-    #[test]
-    fn head_end_inside_comments_or_scripts_is_not_an_insertion_point() {
-        let page = "<head><!-- </head> --><script>var s='</head>';</script></head><body></body>";
-        assert_eq!(
-            run(page, 5),
-            "<head><!-- </head> --><script>var s='</head>';</script><script>S</script></head><body></body>"
-        );
-    }
-
-    #[test]
-    fn pages_that_already_load_the_messenger_are_left_alone() {
-        let page = "<head><script src=\"https://widget.intercom.io/widget/abc\"></script></head><body></body>";
-        assert_eq!(run(page, 4), page);
-        let inline = "<head><script>window.intercomSettings={};</script></head><body></body>";
-        assert_eq!(run(inline, 1000), inline);
-    }
-
-    #[test]
-    fn markers_after_the_insertion_point_do_not_count() {
-        let page = "<head></head><body><p>We use intercomSettings in our docs</p><meta http-equiv=content-security-policy content=\"script-src 'self'\"></body>";
-        for chunk in [1, 9, 4096] {
-            assert_eq!(
-                run(page, chunk),
-                page.replace("</head>", "<script>S</script></head>"),
-                "chunk {chunk}"
-            );
-        }
-        let split = "<head><script>window.interc";
-        assert_eq!(
-            run(&format!("{split}omSettings={{}}</script></head>"), 3),
-            format!("{split}omSettings={{}}</script></head>")
-        );
-    }
-
-    #[test]
-    fn meta_csp_gets_the_hash_and_hosts() {
-        let page = "<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"></head>";
-        let out = run(page, 1000);
-        let hash = Snippet { script: "S".into() }.csp_hash();
-        assert!(
-            out.contains(&format!(
-                "content=\"script-src 'self' {hash} https://app.intercom.io"
-            )),
-            "{out}"
-        );
-        assert!(out.ends_with("<script>S</script></head>"), "{out}");
-    }
-
-    #[test]
-    fn meta_csp_nonce_is_put_on_the_script() {
-        let page = "<head><meta http-equiv=\"content-security-policy\" content=\"script-src 'nonce-r4nd'\"></head>";
-        let out = run(page, 1000);
-        assert!(
-            out.ends_with("<script nonce=\"r4nd\">S</script></head>"),
-            "{out}"
-        );
-        assert!(!out.contains("'sha256-"), "{out}");
-    }
-}
+mod tests;

@@ -1,5 +1,7 @@
 //! Recognising a page that already loads the Messenger, and where its `</head>` is, from
-//! raw bytes: cheap scans that never change what they look at.
+//! raw bytes: cheap scans that never change what they look at. A marker found here is only a
+//! candidate: the rewriter counts it when the page's tokenizer state there puts it in a
+//! `<script>` (its text, or its `src`), not in a title, an attribute or other text.
 
 use std::sync::Arc;
 
@@ -12,10 +14,12 @@ pub struct MessengerMarkers {
 }
 
 impl MessengerMarkers {
-    /// `intercomSettings`, Intercom's widget path, and the configured widget URL.
+    /// `intercomSettings`, a boot call, Intercom's widget path, and the configured widget URL.
     pub fn new(widget_url: &str) -> Self {
         let finders: Vec<_> = [
             b"intercomSettings".as_slice(),
+            b"Intercom('boot'",
+            b"Intercom(\"boot\"",
             b"widget.intercom.io/widget/",
             widget_url.as_bytes(),
         ]
@@ -28,6 +32,17 @@ impl MessengerMarkers {
 
     pub(super) fn first_in(&self, haystack: &[u8]) -> Option<usize> {
         self.finders.iter().filter_map(|f| f.find(haystack)).min()
+    }
+
+    /// Where the first marker that ends past `boundary` in `haystack` starts.
+    fn first_ending_past(&self, haystack: &[u8], boundary: usize) -> Option<usize> {
+        self.finders
+            .iter()
+            .filter_map(|f| {
+                f.find_iter(haystack)
+                    .find(|at| at + f.needle().len() > boundary)
+            })
+            .min()
     }
 }
 
@@ -54,15 +69,24 @@ impl MessengerScan {
         self.markers.first_in(chunk).is_some()
     }
 
+    /// Where in `chunk` the first marker at or after `from` starts (markers across chunks
+    /// are [`find_in`](Self::find_in)'s).
+    pub(super) fn next_in(&self, chunk: &[u8], from: usize) -> Option<usize> {
+        let rest = chunk.get(from..)?;
+        self.markers.first_in(rest).map(|at| from + at)
+    }
+
     /// Where in `chunk` the first marker starts (0 when it began in the previous chunk).
     pub(super) fn find_in(&mut self, chunk: &[u8]) -> Option<usize> {
         let longest = self.markers.longest;
         let carried = self.carry.len();
         self.carry
             .extend_from_slice(&chunk[..chunk.len().min(longest)]);
+        // Only a marker that reaches into this chunk: one wholly in the previous chunk's tail
+        // was found there (and where it stands, the tokenizer state was another).
         let across = self
             .markers
-            .first_in(&self.carry)
+            .first_ending_past(&self.carry, carried)
             .map(|at| at.saturating_sub(carried));
         let within = self.markers.first_in(chunk);
         let keep = longest.saturating_sub(1);
@@ -123,10 +147,22 @@ mod tests {
         assert_eq!(scan.find_in(b"<script>var x = 1;</script>"), None);
         assert_eq!(scan.find_in(b"<script>window.intercomSet"), None);
         assert_eq!(scan.find_in(b"tings = {}</script>"), Some(0));
-        let mut scan = MessengerScan::new(markers);
+        let mut scan = MessengerScan::new(markers.clone());
         assert_eq!(
-            scan.find_in(b"<script src=\"https://cdn.example/w.js\">"),
-            Some(13)
+            scan.find_in(b"<title>intercomSettings</title><script>"),
+            Some(7)
         );
+        assert_eq!(
+            scan.find_in(b"var a = 1;</script>"),
+            None,
+            "a marker wholly in the previous chunk is not found again"
+        );
+        let mut scan = MessengerScan::new(markers);
+        let tag = b"<script src=\"https://cdn.example/w.js\">";
+        assert_eq!(scan.find_in(tag), Some(13));
+        assert_eq!(scan.next_in(tag, 14), None);
+        let twice = b"<title>intercomSettings</title><script>Intercom('boot',{})";
+        assert_eq!(scan.next_in(twice, 8), Some(39));
+        assert_eq!(scan.next_in(twice, 100), None);
     }
 }

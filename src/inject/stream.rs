@@ -4,9 +4,17 @@
 //! client polls, and what the rewriter produced is handed on at once. Once the snippet is in,
 //! the rewriter is ended and the rest passes through (still decoded and re-encoded for a
 //! compressed page, since the stream itself changed; untouched and uncopied otherwise).
+//!
+//! A compressed page is decoded a bounded slice at a time (`decoder.rs`), and the app is
+//! read again only once the decoder has nothing left: whatever the compression ratio, a page
+//! holds one slice of decoded bytes, and each slice goes out as a frame. Workers are
+//! single-threaded, so once the body has worked for [`RUN`] without the app making it wait,
+//! it yields to the worker's other connections.
 
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -15,6 +23,7 @@ use pin_project_lite::pin_project;
 use tracing::warn;
 
 use super::codec::{Decoder, Encoder};
+use super::decoder::ExpansionLimit;
 use super::rewrite::PageRewriter;
 use super::scan::head_end_hint;
 use tower::BoxError;
@@ -23,8 +32,27 @@ use tower::BoxError;
 /// `</head>`, large enough that the per-call cost stays negligible.
 const FEED: usize = 512;
 
+/// How long a compressed page may keep the worker before it yields (returns `Pending`, to be
+/// polled again once the worker has seen to its sockets and other connections): a few slices
+/// in a release build. Hyper polls a body for frames as long as it can buffer them,
+/// so without this one page, a bomb, or a fast client would hold all the worker's
+/// connections. Real pages rarely meet it: the clock restarts whenever the app has nothing
+/// ready, and a slice is the most work done past it.
+const RUN: Duration = Duration::from_millis(1);
+
+/// Lets the worker run its other tasks before this one is polled again. On tokio, the
+/// wake-up is deferred until the runtime has polled its IO driver (as with
+/// `tokio::task::yield_now`, whose first poll this is); on other executors it is immediate.
+fn yield_now(cx: &mut Context<'_>) {
+    let mut yielding = std::pin::pin!(tokio::task::yield_now());
+    let _ = yielding.as_mut().poll(cx);
+}
+
 enum Phase {
     Streaming,
+    /// The app's body ended (with these trailers, if any): what the decoder still holds
+    /// goes out, then the page is finished.
+    Ending(Option<HeaderMap>),
     /// The body ended with trailers, sent after the last data.
     Trailers(HeaderMap),
     Done,
@@ -42,6 +70,8 @@ pin_project! {
         // The unparsed rest of the chunk that held the insertion point, sent next as is.
         pending: Option<Bytes>,
         phase: Phase,
+        // When the body last started work without having yielded since.
+        since: Option<Instant>,
     }
 }
 
@@ -60,6 +90,7 @@ impl<B> RewriteBody<B> {
             encoder,
             pending: None,
             phase: Phase::Streaming,
+            since: None,
         }
     }
 }
@@ -69,52 +100,73 @@ fn failed(what: &str, err: impl std::fmt::Display) -> BoxError {
     format!("{what}: {err}").into()
 }
 
+/// The decoder failed: a corrupt or truncated page, or one that expands absurdly.
+fn undecodable(err: std::io::Error) -> BoxError {
+    if ExpansionLimit::is(&err) {
+        warn!(error = %err, "refusing to decode the page further; it is cut off here");
+        return format!("the page expands too much: {err}").into();
+    }
+    failed("cannot decode the page", err)
+}
+
 impl<B> RewriteBody<B> {
-    fn process(
-        decoder: &mut Option<Decoder>,
+    /// A chunk of an uncompressed page: rewritten until the snippet is in, then passed on
+    /// as it came (the rest of the chunk that held the insertion point is returned apart,
+    /// so that it is not copied either).
+    fn pass(
         rewriter: &mut Option<PageRewriter>,
         encoder: &mut Option<Encoder>,
         data: Bytes,
     ) -> Result<(Bytes, Option<Bytes>), BoxError> {
-        if decoder.is_none() && rewriter.is_none() {
-            // After the insertion point of an uncompressed page: zero-copy pass-through.
+        if rewriter.is_none() && encoder.is_none() {
+            // After the insertion point: zero-copy pass-through.
             return Ok((data, None));
         }
-        let decoded = match decoder {
-            Some(d) => {
-                let decoded = d
-                    .decode(&data)
-                    .map_err(|e| failed("cannot decode the page", e))?;
-                if let Some(e) = encoder.as_mut() {
-                    e.follow(d);
-                }
-                Bytes::from(decoded)
-            }
-            None => data,
-        };
         let (html, rest) = match rewriter {
             Some(_) => {
-                let (out, used) = Self::rewrite(rewriter, &decoded)?;
-                (Bytes::from(out), decoded.slice(used..))
+                let (out, used) = Self::rewrite(rewriter, &data)?;
+                (Bytes::from(out), data.slice(used..))
             }
-            None => (decoded, Bytes::new()),
+            None => (Bytes::new(), data),
         };
         match encoder {
-            Some(e) => {
-                let mut encoded = Vec::new();
-                for part in [&html, &rest] {
-                    if !part.is_empty() {
-                        encoded.extend(
-                            e.encode(part)
-                                .map_err(|e| failed("cannot re-encode the page", e))?,
-                        );
-                    }
-                }
-                Ok((Bytes::from(encoded), None))
-            }
-            // The rest of the chunk goes out as it came, without a copy.
+            Some(e) => Ok((Self::encode(e, [&html, &rest])?, None)),
             None => Ok((html, (!rest.is_empty()).then_some(rest))),
         }
+    }
+
+    /// A slice of a decoded page: rewritten until the snippet is in, and re-encoded.
+    fn transform(
+        rewriter: &mut Option<PageRewriter>,
+        encoder: &mut Option<Encoder>,
+        html: &[u8],
+    ) -> Result<Bytes, BoxError> {
+        let (out, used) = match rewriter {
+            Some(_) => Self::rewrite(rewriter, html)?,
+            None => (Vec::new(), 0),
+        };
+        match encoder {
+            Some(e) => Self::encode(e, [&out, &html[used..]]),
+            None => {
+                let mut out = out;
+                out.extend_from_slice(&html[used..]);
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+
+    fn encode(encoder: &mut Encoder, parts: [&[u8]; 2]) -> Result<Bytes, BoxError> {
+        let mut encoded: Option<Vec<u8>> = None;
+        for part in parts.into_iter().filter(|p| !p.is_empty()) {
+            let bytes = encoder
+                .encode(part)
+                .map_err(|e| failed("cannot re-encode the page", e))?;
+            match &mut encoded {
+                Some(all) => all.extend_from_slice(&bytes),
+                None => encoded = Some(bytes),
+            }
+        }
+        Ok(encoded.map(Bytes::from).unwrap_or_default())
     }
 
     /// Feeds the parser in small slices and stops at the insertion point; returns the output
@@ -150,27 +202,22 @@ impl<B> RewriteBody<B> {
         Ok((out, offset))
     }
 
-    /// The end of the app's body: end the rewriter (inserting at the document end if nothing
-    /// came earlier), check the compressed stream was complete, finish the encoding.
+    /// The end of the app's body, once the decoder has given all it had: check the
+    /// compressed stream was complete, end the rewriter (inserting at the document end if
+    /// nothing came earlier), finish the encoding.
     fn finish(
         decoder: &mut Option<Decoder>,
         rewriter: &mut Option<PageRewriter>,
         encoder: &mut Option<Encoder>,
     ) -> Result<Bytes, BoxError> {
-        let mut html = match decoder.take() {
-            Some(d) => d
-                .finish()
-                .map_err(|e| failed("the compressed page is truncated", e))?,
-            None => Vec::new(),
-        };
-        if rewriter.is_some() {
-            let (mut out, used) = Self::rewrite(rewriter, &html)?;
-            out.extend_from_slice(&html[used..]);
-            if let Some(rw) = rewriter.take() {
-                rw.end(&mut out)
-                    .map_err(|e| failed("cannot rewrite the page", e))?;
-            }
-            html = out;
+        if let Some(d) = decoder.take() {
+            d.finish()
+                .map_err(|e| failed("the compressed page is truncated", e))?;
+        }
+        let mut html = Vec::new();
+        if let Some(rw) = rewriter.take() {
+            rw.end(&mut html)
+                .map_err(|e| failed("cannot rewrite the page", e))?;
         }
         match encoder.take() {
             Some(mut e) => {
@@ -213,50 +260,93 @@ where
                 Phase::Trailers(trailers) => {
                     return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                 }
-                Phase::Streaming => *this.phase = Phase::Streaming,
+                phase => *this.phase = phase,
             }
-            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => frame,
-                Some(Err(e)) => {
+            // A compressed page: what the decoder holds goes first, a slice per frame.
+            if let Some(decoder) = this.decoder.as_mut() {
+                if this.since.is_some_and(|since| since.elapsed() >= RUN) {
+                    *this.since = None;
+                    yield_now(cx);
+                    return Poll::Pending;
+                }
+                this.since.get_or_insert_with(Instant::now);
+                if let Some(e) = this.encoder.as_mut() {
+                    e.follow(decoder);
+                }
+                match decoder.next_slice() {
+                    Ok(Some(html)) => match Self::transform(this.rewriter, this.encoder, html) {
+                        Ok(out) if out.is_empty() => continue,
+                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                        Err(e) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    },
+                    // It needs more of the app's body, or has given all of it.
+                    Ok(None) => {}
+                    Err(e) => {
+                        *this.phase = Phase::Done;
+                        return Poll::Ready(Some(Err(undecodable(e))));
+                    }
+                }
+            }
+            if let Phase::Ending(trailers) = this.phase {
+                let trailers = trailers.take();
+                *this.phase = Phase::Done;
+                let tail = Self::finish(this.decoder, this.rewriter, this.encoder);
+                if let Some(trailers) = trailers {
+                    *this.phase = Phase::Trailers(trailers);
+                }
+                match tail {
+                    Ok(tail) if tail.is_empty() => continue,
+                    Ok(tail) => return Poll::Ready(Some(Ok(Frame::data(tail)))),
+                    Err(e) => {
+                        *this.phase = Phase::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
+            let frame = match this.inner.as_mut().poll_frame(cx) {
+                Poll::Pending => {
+                    *this.since = None;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(e))) => {
                     *this.phase = Phase::Done;
                     return Poll::Ready(Some(Err(e.into())));
                 }
-                None => {
-                    *this.phase = Phase::Done;
-                    let tail = Self::finish(this.decoder, this.rewriter, this.encoder)?;
-                    return Poll::Ready((!tail.is_empty()).then(|| Ok(Frame::data(tail))));
+                Poll::Ready(None) => {
+                    *this.phase = Phase::Ending(None);
+                    if let Some(d) = this.decoder.as_mut() {
+                        d.end_input();
+                    }
+                    continue;
                 }
             };
             match frame.into_data() {
                 Ok(data) => {
-                    let out = match Self::process(this.decoder, this.rewriter, this.encoder, data) {
+                    if let Some(d) = this.decoder.as_mut() {
+                        d.push(data);
+                        continue;
+                    }
+                    match Self::pass(this.rewriter, this.encoder, data) {
                         Ok((out, rest)) => {
                             *this.pending = rest;
-                            out
+                            if !out.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(out))));
+                            }
                         }
                         Err(e) => {
                             *this.phase = Phase::Done;
                             return Poll::Ready(Some(Err(e)));
                         }
-                    };
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                 }
                 Err(frame) => {
-                    let tail = match Self::finish(this.decoder, this.rewriter, this.encoder) {
-                        Ok(tail) => tail,
-                        Err(e) => {
-                            *this.phase = Phase::Done;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    };
-                    *this.phase = match frame.into_trailers() {
-                        Ok(trailers) => Phase::Trailers(trailers),
-                        Err(_) => Phase::Done,
-                    };
-                    if !tail.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                    *this.phase = Phase::Ending(frame.into_trailers().ok());
+                    if let Some(d) = this.decoder.as_mut() {
+                        d.end_input();
                     }
                 }
             }

@@ -11,13 +11,12 @@ use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use tower::Service;
 
 use super::layer::Shared;
 use super::respond::refresh_after;
-use crate::identity::{Resolution, session_cookie};
-use crate::logout::BOOTED_FOR_COOKIE;
+use crate::identity::Resolution;
 
 /// The token endpoint's answer, on its way.
 pub(super) type TokenAnswer = Pin<Box<dyn Future<Output = Response<String>> + Send>>;
@@ -54,6 +53,19 @@ impl TokenEndpoint {
         };
         let page_path = query("path").unwrap_or_else(|| "/".to_string());
         let booted_for = query("for");
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the token endpoint answers GET only",
+            );
+        }
+        if !shared.routes.matching(&page_path).inject {
+            // A page on that route never gets the Messenger, so it never needs a token.
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "the Messenger is off on that path's route",
+            );
+        }
         let (parts, _) = request.into_parts();
         let headers = parts.headers;
         Box::pin(async move {
@@ -78,7 +90,7 @@ impl TokenEndpoint {
                                 // A long-lived page keeps Intercom's session alive, so its
                                 // record is extended too; only extended, never changed: the
                                 // record may name someone only a page's shutdown can forget.
-                                if session_cookie(&headers, BOOTED_FOR_COOKIE) == Some(&marker) {
+                                if shared.logout.recorded_boot(&headers) == Some(marker.as_str()) {
                                     extended = Some(marker);
                                 }
                                 (
@@ -117,6 +129,22 @@ impl TokenEndpoint {
             response
         })
     }
+}
+
+/// An answer the endpoint gives without looking at the session.
+fn refuse(status: StatusCode, error: &str) -> TokenAnswer {
+    let mut response = Response::new(serde_json::json!({ "error": error }).to_string());
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    Box::pin(std::future::ready(response))
 }
 
 impl<B> Service<Request<B>> for TokenEndpoint {

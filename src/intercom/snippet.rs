@@ -38,6 +38,9 @@ pub struct Boot<'a> {
     pub refresh: Option<Refresh<'a>>,
     /// Call `Intercom('update')` on client-side navigation (history API).
     pub spa_updates: bool,
+    /// JavaScript run right after the shutdown (the proxy's marker cookies: they change
+    /// only once a shutdown is in the page).
+    pub after_shutdown: &'a str,
 }
 
 /// The token refresh of a long-lived page.
@@ -97,6 +100,7 @@ impl Snippet {
             (settings, true) => {
                 script.push_str(loader);
                 script.push_str("window.Intercom('shutdown');");
+                script.push_str(boot.after_shutdown);
                 if let Some(settings) = settings {
                     script.push_str(&format!("window.Intercom('boot',{settings});"));
                 }

@@ -8,37 +8,17 @@
 //!   whom the Messenger was booted for; when the next page is for someone else, it shuts
 //!   the Messenger down before booting.
 
-use base64::Engine;
+mod markers;
+
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use http::header::{self, HeaderValue};
+use http::header;
 use sha2::Sha256;
+
+pub use markers::{BOOTED_FOR_COOKIE, MarkerChanges, PENDING_SHUTDOWN_COOKIE, VISITOR_MARKER};
 
 use crate::config::LogoutConfig;
 use crate::crypto::{Secret, keyed_hmac};
-
-/// The one-shot "run the shutdown on the next page" marker.
-pub const PENDING_SHUTDOWN_COOKIE: &str = "__isp_shutdown";
-/// Whom the Messenger was last booted for in this browser.
-pub const BOOTED_FOR_COOKIE: &str = "__isp_booted";
-/// The record of a Messenger booted without identity.
-pub const VISITOR_MARKER: &str = "anon";
-/// How long a pending shutdown, and the booted-for record, are kept: as long as Intercom's
-/// own session cookie lives after its last ping (a week), plus a day. The record is re-set
-/// on every page that boots and every token refresh, so it rolls like Intercom's.
-const MARKER_MAX_AGE_SECS: u32 = 8 * 24 * 3600;
-
-/// How the proxy's marker cookies change with one response (what
-/// [`Outcome::marker_changes`](crate::inject::Outcome::marker_changes) decides).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MarkerChanges<'a> {
-    /// `Some(true)`: leave the one-shot shutdown marker; `Some(false)`: consume it.
-    pub pending_shutdown: Option<bool>,
-    /// `Some(Some(marker))`: record whom the Messenger booted for; `Some(None)`: forget it.
-    pub booted_for: Option<Option<&'a str>>,
-    /// Expire Intercom's session cookie (on the host and `cookie_domain`).
-    pub expire_intercom_session: bool,
-}
 
 /// Logout detection and the proxy's own cookies.
 pub struct Logout {
@@ -47,7 +27,10 @@ pub struct Logout {
     session_cookie: String,
     intercom_session_cookie: String,
     cookie_domain: Option<String>,
+    /// Makes the booted-for record of a user id.
     marker_key: Hmac<Sha256>,
+    /// Signs the marker cookies.
+    signing_key: Hmac<Sha256>,
 }
 
 impl Logout {
@@ -64,6 +47,9 @@ impl Logout {
         let mut derive = keyed_hmac(messenger_secret.expose());
         derive.update(b"intercom-secure-proxy booted-for marker v1");
         let marker_secret = derive.finalize().into_bytes();
+        let mut derive = keyed_hmac(messenger_secret.expose());
+        derive.update(b"intercom-secure-proxy marker signature v1");
+        let signing_secret = derive.finalize().into_bytes();
         Logout {
             paths: config.paths.clone(),
             detect_cookie_clear: config.detect_cookie_clear,
@@ -71,12 +57,21 @@ impl Logout {
             intercom_session_cookie: format!("intercom-session-{app_id}"),
             cookie_domain: cookie_domain.map(str::to_string),
             marker_key: keyed_hmac(&marker_secret),
+            signing_key: keyed_hmac(&signing_secret),
         }
     }
 
-    /// Whether a request path is a logout path.
+    /// Whether a request path is a logout path: as sent or as the app most likely routes it
+    /// (`/%6Cogout`, `//logout`, `/x/../logout`, `/logout;x`: `normalize_path`), with or
+    /// without a trailing slash (frameworks route `/logout/` to `/logout`).
     pub fn is_logout_path(&self, path: &str) -> bool {
-        self.paths.iter().any(|p| p == path)
+        fn bare(path: &str) -> &str {
+            path.strip_suffix('/')
+                .filter(|p| !p.is_empty())
+                .unwrap_or(path)
+        }
+        let listed = |path: &str| self.paths.iter().any(|p| bare(p) == bare(path));
+        listed(path) || listed(&crate::config::normalize_path(path))
     }
 
     /// Whether the response expires the session cookie (`Max-Age=0` or a past `Expires`).
@@ -102,81 +97,6 @@ impl Logout {
             .map(|c| c.value_trimmed().to_string())
             .rfind(|value| !value.is_empty())
     }
-
-    /// The marker for a user id (or `None`: a Messenger booted without identity).
-    pub fn booted_for(&self, user_id: Option<&str>) -> String {
-        match user_id {
-            None => VISITOR_MARKER.to_string(),
-            Some(id) => {
-                let mut mac = self.marker_key.clone();
-                mac.update(id.as_bytes());
-                let digest = mac.finalize().into_bytes();
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
-            }
-        }
-    }
-
-    /// `Set-Cookie` lines expiring Intercom's session cookie, on the host and, when
-    /// configured, on the parent domain Intercom may have used.
-    pub fn expire_intercom_session(&self, headers: &mut HeaderMap) {
-        let name = &self.intercom_session_cookie;
-        append_cookie(
-            headers,
-            format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
-        );
-        if let Some(domain) = &self.cookie_domain {
-            append_cookie(
-                headers,
-                format!(
-                    "{name}=; Path=/; Domain={domain}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                ),
-            );
-        }
-    }
-
-    /// Writes `changes` as `Set-Cookie` lines (`Secure` when the browser came over HTTPS).
-    pub fn apply(&self, changes: &MarkerChanges<'_>, headers: &mut HeaderMap, secure: bool) {
-        if changes.expire_intercom_session {
-            self.expire_intercom_session(headers);
-        }
-        match changes.booted_for {
-            Some(Some(marker)) => self.set_booted_for(headers, marker, secure),
-            Some(None) => self.clear_booted_for(headers, secure),
-            None => {}
-        }
-        match changes.pending_shutdown {
-            Some(true) => self.set_pending_shutdown(headers, secure),
-            Some(false) => self.clear_pending_shutdown(headers, secure),
-            None => {}
-        }
-    }
-
-    /// Leaves the one-shot marker: the next HTML page runs the shutdown.
-    pub fn set_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
-        append_cookie(
-            headers,
-            own_cookie(PENDING_SHUTDOWN_COOKIE, "1", MARKER_MAX_AGE_SECS, secure),
-        );
-    }
-
-    /// Consumes the one-shot marker.
-    pub fn clear_pending_shutdown(&self, headers: &mut HeaderMap, secure: bool) {
-        append_cookie(headers, own_cookie(PENDING_SHUTDOWN_COOKIE, "", 0, secure));
-    }
-
-    /// Records whom the Messenger was booted for. Persistent, like Intercom's own session
-    /// cookie: a browser restart keeps both, and the next user must still be caught.
-    pub fn set_booted_for(&self, headers: &mut HeaderMap, marker: &str, secure: bool) {
-        append_cookie(
-            headers,
-            own_cookie(BOOTED_FOR_COOKIE, marker, MARKER_MAX_AGE_SECS, secure),
-        );
-    }
-
-    /// Forgets whom the Messenger was booted for (after a logout's shutdown).
-    pub fn clear_booted_for(&self, headers: &mut HeaderMap, secure: bool) {
-        append_cookie(headers, own_cookie(BOOTED_FOR_COOKIE, "", 0, secure));
-    }
 }
 
 fn expires_now(c: &cookie::Cookie<'_>) -> bool {
@@ -189,32 +109,12 @@ fn expires_now(c: &cookie::Cookie<'_>) -> bool {
     }
 }
 
-/// A cookie of the proxy's own: HttpOnly, SameSite=Lax, Secure over HTTPS. One allocation:
-/// the booted-for record is set on every injected page.
-fn own_cookie(name: &str, value: &str, max_age: u32, secure: bool) -> String {
-    use std::fmt::Write;
-    let mut line = String::with_capacity(name.len() + value.len() + 64);
-    let secure = if secure { "; Secure" } else { "" };
-    let _ = write!(
-        line,
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    );
-    line
-}
-
-fn append_cookie(headers: &mut HeaderMap, line: String) {
-    // Lines are built from validated names and fixed text, so they are valid values; the
-    // String becomes the header's bytes without a copy.
-    if let Ok(value) = HeaderValue::try_from(line) {
-        headers.append(header::SET_COOKIE, value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
-    fn logout() -> Logout {
+    pub(super) fn logout() -> Logout {
         Logout::new(
             &LogoutConfig {
                 paths: vec!["/logout".into()],

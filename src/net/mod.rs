@@ -19,6 +19,10 @@ pub use client::{CaFileError, client_tls, client_tls_without_roots, install_cryp
 pub struct Downstream {
     /// The client's address.
     pub peer: SocketAddr,
-    /// `"http"` or `"https"`: how the client reached the proxy.
+    /// `"http"` or `"https"`: how the client reached the proxy, or, from a trusted proxy,
+    /// how the browser reached it (`X-Forwarded-Proto`).
     pub scheme: &'static str,
+    /// Whether the peer is one of `server.trusted_proxies`: its `X-Forwarded-*` headers
+    /// are believed and extended, anyone else's replaced.
+    pub trusted: bool,
 }

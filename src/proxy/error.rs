@@ -49,6 +49,13 @@ pub enum ProxyError {
     /// The request target cannot be forwarded.
     #[error("invalid request target")]
     BadTarget,
+    /// The client's request body came too slowly (`server.body_timeout`).
+    #[error("the request body came too slowly")]
+    SlowBody,
+    /// Every app connection `upstream.max_connections` allows stayed busy for
+    /// `upstream.timeout`.
+    #[error("every app connection (upstream.max_connections) stayed busy")]
+    Busy,
 }
 
 /// A boxed error, as hyper and tower use.
@@ -57,6 +64,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 impl ProxyError {
     /// Classifies an error from the upstream client.
     pub fn from_client(err: hyper_util::client::legacy::Error) -> Self {
+        if chain(&err).any(|e| e.is::<super::body::SlowBody>()) {
+            return ProxyError::SlowBody;
+        }
         let timed_out = chain(&err).any(|e| {
             e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
@@ -71,7 +81,7 @@ impl ProxyError {
     /// Whose fault it is.
     pub fn fault(&self) -> Fault {
         match self {
-            ProxyError::BadTarget => Fault::Downstream,
+            ProxyError::BadTarget | ProxyError::SlowBody => Fault::Downstream,
             _ => Fault::Upstream,
         }
     }
@@ -81,6 +91,8 @@ impl ProxyError {
         match self {
             ProxyError::ConnectTimeout(_) | ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadTarget => StatusCode::BAD_REQUEST,
+            ProxyError::SlowBody => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -105,6 +117,12 @@ impl ProxyError {
                 "504 Gateway Timeout: the application did not answer in time.\n"
             }
             StatusCode::BAD_REQUEST => "400 Bad Request\n",
+            StatusCode::REQUEST_TIMEOUT => {
+                "408 Request Timeout: the request body came too slowly.\n"
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "503 Service Unavailable: the application is busy; try again.\n"
+            }
             _ => "502 Bad Gateway: the application is unavailable.\n",
         };
         plain_response(status, text)

@@ -17,16 +17,16 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::time::Sleep;
 use tower::Service;
 use tracing::{debug, warn};
 
-use super::body::{ProxyBody, RequestBody};
+use super::body::{BodyPace, ProxyBody, RequestBody};
 use super::client::UpstreamClient;
 use super::error::ProxyError;
 use super::headers;
-use crate::config::UpstreamConfig;
+use crate::config::{ClientLimits, UpstreamConfig};
 use crate::net::Downstream;
 
 /// Sends requests to the upstream app and streams the answers back; failures become short
@@ -44,6 +44,9 @@ struct Inner {
     timeout: Duration,
     /// Turns true when spliced (WebSocket) connections must close (shutdown).
     upgrades_closed: watch::Receiver<bool>,
+    /// `upstream.max_connections`, shared by every worker's forwarder.
+    slots: Arc<Semaphore>,
+    pace: BodyPace,
 }
 
 /// Closes every spliced (WebSocket) connection of the forwarders subscribed to it, once
@@ -70,11 +73,14 @@ impl Upgrades {
 
 impl Forwarder {
     /// A forwarder for `[upstream]`, using the pooled `client`; spliced connections close
-    /// when `upgrades_closed` turns true.
+    /// when `upgrades_closed` turns true; `slots` bounds the requests in flight to the app
+    /// (shared by the workers); request bodies must come as fast as `limits` say.
     pub(crate) fn new(
         client: UpstreamClient,
         upstream: &UpstreamConfig,
+        limits: &ClientLimits,
         upgrades_closed: watch::Receiver<bool>,
+        slots: Arc<Semaphore>,
     ) -> Self {
         let base_path = upstream.url.path().trim_end_matches('/').to_string();
         Forwarder {
@@ -90,6 +96,11 @@ impl Forwarder {
                 base_path,
                 timeout: upstream.timeout,
                 upgrades_closed,
+                slots,
+                pace: BodyPace {
+                    timeout: limits.body_timeout,
+                    min_rate: limits.body_min_rate,
+                },
             }),
         }
     }
@@ -113,17 +124,18 @@ impl Service<Request<Incoming>> for Forwarder {
             .unwrap_or(Downstream {
                 peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 scheme: "http",
+                trusted: false,
             });
         // Both cheap clones (shared bytes), for a failure's log line.
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        let state = match self.inner.send(request, downstream) {
-            Ok(sent) => State::Waiting {
-                response: sent.response,
-                body_sent: Some(sent.body_sent),
-                deadline: None,
-                client_upgrade: sent.client_upgrade,
+        let state = match self.inner.slots.clone().try_acquire_owned() {
+            Ok(permit) => self.inner.start(request, downstream, permit),
+            // Every app connection is busy: wait for one, up to `upstream.timeout`.
+            Err(_) => State::Queued {
+                request: Some((request, downstream)),
+                slot: Box::pin(self.inner.slots.clone().acquire_owned()),
+                deadline: Box::pin(tokio::time::sleep(self.inner.timeout)),
             },
-            Err(error) => State::Failed { error: Some(error) },
         };
         ForwardFuture {
             state,
@@ -155,11 +167,20 @@ pin_project! {
     }
 }
 
+/// Waiting for a place under `upstream.max_connections`.
+type SlotFuture = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
 pin_project! {
     #[project = StateProj]
     enum State {
         Failed { error: Option<ProxyError> },
+        Queued {
+            request: Option<(Request<Incoming>, Downstream)>,
+            slot: SlotFuture,
+            deadline: Pin<Box<Sleep>>,
+        },
         Waiting {
+            permit: Option<OwnedSemaphorePermit>,
             response: ResponseFuture,
             body_sent: Option<oneshot::Receiver<()>>,
             // `upstream.timeout`, armed once the upload is done: a large POST is not the app
@@ -175,16 +196,44 @@ impl Future for ForwardFuture {
     type Output = Result<Response<ProxyBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
+        if let StateProj::Queued {
+            request,
+            slot,
+            deadline,
+        } = this.state.as_mut().project()
+        {
+            let next = match slot.as_mut().poll(cx) {
+                Poll::Ready(Ok(permit)) => match request.take() {
+                    Some((request, downstream)) => this.inner.start(request, downstream, permit),
+                    None => State::Failed { error: None },
+                },
+                Poll::Ready(Err(_)) => State::Failed {
+                    error: Some(ProxyError::Busy),
+                },
+                Poll::Pending => {
+                    ready!(deadline.as_mut().poll(cx));
+                    State::Failed {
+                        error: Some(ProxyError::Busy),
+                    }
+                }
+            };
+            this.state.set(next);
+        }
         let result = match this.state.project() {
             StateProj::Failed { error } => Err(error.take().unwrap_or(ProxyError::BadTarget)),
+            StateProj::Queued { .. } => return Poll::Pending,
             StateProj::Waiting {
+                permit,
                 response,
                 body_sent,
                 mut deadline,
                 client_upgrade,
             } => match Pin::new(response).poll(cx) {
-                Poll::Ready(Ok(response)) => this.inner.received(response, client_upgrade.take()),
+                Poll::Ready(Ok(response)) => {
+                    this.inner
+                        .received(response, client_upgrade.take(), permit.take())
+                }
                 Poll::Ready(Err(e)) => Err(ProxyError::from_client(e)),
                 Poll::Pending => {
                     if let Some(sent) = body_sent {
@@ -214,6 +263,25 @@ impl Future for ForwardFuture {
 }
 
 impl Inner {
+    /// Sends the request, holding `permit` until its response body ends.
+    fn start(
+        &self,
+        request: Request<Incoming>,
+        downstream: Downstream,
+        permit: OwnedSemaphorePermit,
+    ) -> State {
+        match self.send(request, downstream) {
+            Ok(sent) => State::Waiting {
+                permit: Some(permit),
+                response: sent.response,
+                body_sent: Some(sent.body_sent),
+                deadline: None,
+                client_upgrade: sent.client_upgrade,
+            },
+            Err(error) => State::Failed { error: Some(error) },
+        }
+    }
+
     /// Rewrites the request for the app (hop-by-hop headers, `X-Forwarded-*`, the upstream
     /// URI) and sends it.
     fn send(&self, mut req: Request<Incoming>, downstream: Downstream) -> Result<Sent, ProxyError> {
@@ -235,12 +303,7 @@ impl Inner {
         if let Some(protocol) = upgrade {
             headers::restore_upgrade(&mut parts.headers, protocol);
         }
-        headers::set_forwarded(
-            &mut parts.headers,
-            downstream.peer.ip(),
-            downstream.scheme,
-            client_host.as_ref(),
-        );
+        headers::set_forwarded(&mut parts.headers, &downstream, client_host.as_ref());
         let host = client_host
             .or_else(|| HeaderValue::from_str(self.authority.as_str()).ok())
             .ok_or(ProxyError::BadTarget)?;
@@ -248,7 +311,7 @@ impl Inner {
         parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
         parts.version = Version::HTTP_11;
 
-        let (body, body_sent) = RequestBody::new(body);
+        let (body, body_sent) = RequestBody::new(body, self.pace);
         Ok(Sent {
             response: self.client.request(Request::from_parts(parts, body)),
             body_sent,
@@ -261,6 +324,7 @@ impl Inner {
         &self,
         mut response: Response<Incoming>,
         client_upgrade: Option<OnUpgrade>,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let client_upgrade = client_upgrade.ok_or(ProxyError::UnexpectedUpgrade)?;
@@ -289,7 +353,7 @@ impl Inner {
         } else {
             headers::remove_hop_by_hop(response.headers_mut());
         }
-        Ok(response.map(ProxyBody::from))
+        Ok(response.map(|body| ProxyBody::upstream(body, permit)))
     }
 
     fn upstream_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, ProxyError> {

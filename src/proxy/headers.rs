@@ -3,6 +3,7 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::headers::header_tokens;
+use crate::net::Downstream;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -10,14 +11,30 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Client-supplied claims about the connection that only a proxy should make; apps trust
-/// them (Rack treats `X-Forwarded-Ssl: on` as HTTPS), so they never pass through.
-static SPOOFABLE: [HeaderName; 5] = [
+/// Claims about the client, its connection or the URL it asked for that only a proxy in
+/// front should make: apps and their frameworks believe them (Rack treats
+/// `X-Forwarded-Ssl: on` as HTTPS, Symfony and IIS route on `X-Original-URL`, CDNs' client-IP
+/// headers feed rate limits and audit logs). Only a trusted proxy's pass through.
+static SPOOFABLE: [HeaderName; 19] = [
     HeaderName::from_static("forwarded"),
     HeaderName::from_static("x-real-ip"),
     HeaderName::from_static("x-forwarded-port"),
     HeaderName::from_static("x-forwarded-ssl"),
     HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-original-host"),
+    HeaderName::from_static("x-host"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("x-originating-ip"),
 ];
 
 /// The fixed hop-by-hop headers (besides any a `Connection` header lists).
@@ -113,32 +130,40 @@ pub fn restore_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(header::UPGRADE, protocol);
 }
 
-/// Sets `X-Forwarded-For` (appending the client to any chain already there),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host`, and drops client-made connection claims
-/// (`Forwarded`, `X-Real-IP`, `X-Forwarded-Port/-Ssl/-Scheme`).
-pub fn set_forwarded(
-    headers: &mut HeaderMap,
-    client_ip: std::net::IpAddr,
-    proto: &'static str,
-    host: Option<&HeaderValue>,
-) {
+/// Sets `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` for the app.
+///
+/// From a trusted proxy (`server.trusted_proxies`) its headers are believed: the peer is
+/// appended to its `X-Forwarded-For` chain, and its `X-Forwarded-Proto`/`-Host` and other
+/// client claims are kept. From anyone else the chain is replaced by the peer's address,
+/// proto and host are ours, and every other client claim ([`SPOOFABLE`]) is dropped.
+pub fn set_forwarded(headers: &mut HeaderMap, downstream: &Downstream, host: Option<&HeaderValue>) {
     let mut chain = String::new();
-    for value in headers.get_all(&X_FORWARDED_FOR) {
-        if let Ok(v) = value.to_str() {
-            let v = v.trim();
-            if !v.is_empty() {
-                chain.push_str(v);
-                chain.push_str(", ");
+    if downstream.trusted {
+        for value in headers.get_all(&X_FORWARDED_FOR) {
+            if let Ok(v) = value.to_str() {
+                let v = v.trim();
+                if !v.is_empty() {
+                    chain.push_str(v);
+                    chain.push_str(", ");
+                }
             }
         }
+    } else {
+        remove_all(headers, SPOOFABLE.iter());
     }
-    chain.push_str(&client_ip.to_string());
-    remove_all(headers, SPOOFABLE.iter());
+    chain.push_str(&downstream.peer.ip().to_canonical().to_string());
     // The chain is built from valid header values and an IP address, so it is valid too.
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    // From a trusted peer the scheme is already the one its X-Forwarded-Proto named.
+    headers.insert(
+        &X_FORWARDED_PROTO,
+        HeaderValue::from_static(downstream.scheme),
+    );
+    if downstream.trusted && headers.contains_key(&X_FORWARDED_HOST) {
+        return;
+    }
     match host {
         Some(h) => {
             headers.insert(&X_FORWARDED_HOST, h.clone());
@@ -192,19 +217,46 @@ mod tests {
         assert!(h.is_empty());
     }
 
-    #[test]
-    fn forwarded_for_is_appended_across_lines() {
-        let mut h = map(&[
+    fn peer(trusted: bool, scheme: &'static str) -> Downstream {
+        Downstream {
+            peer: "192.0.2.1:4000".parse().unwrap(),
+            scheme,
+            trusted,
+        }
+    }
+
+    fn claims() -> HeaderMap {
+        map(&[
             ("x-forwarded-for", "203.0.113.7"),
             ("x-forwarded-for", "10.0.0.1"),
-            ("x-forwarded-proto", "ftp"),
-        ]);
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "user:pw@evil.example"),
+            ("true-client-ip", "6.6.6.6"),
+            ("x-original-url", "/admin"),
+        ])
+    }
+
+    #[test]
+    fn a_trusted_proxys_chain_is_extended_and_its_claims_kept() {
+        let mut h = claims();
         let host = HeaderValue::from_static("app.example");
-        set_forwarded(&mut h, "192.0.2.1".parse().unwrap(), "https", Some(&host));
+        set_forwarded(&mut h, &peer(true, "https"), Some(&host));
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.0.0.1, 192.0.2.1");
         assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "user:pw@evil.example");
+        assert_eq!(h["true-client-ip"], "6.6.6.6");
+    }
+
+    #[test]
+    fn anyone_elses_claims_are_replaced_or_dropped() {
+        let mut h = claims();
+        let host = HeaderValue::from_static("app.example");
+        set_forwarded(&mut h, &peer(false, "http"), Some(&host));
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.example");
+        assert!(h.get("true-client-ip").is_none() && h.get("x-original-url").is_none());
     }
 
     #[test]
@@ -233,7 +285,7 @@ mod tests {
             h.get_all("cookie").iter().collect::<Vec<_>>(),
             ["a=1; session=s"]
         );
-        set_forwarded(&mut h, "192.0.2.1".parse().unwrap(), "http", None);
+        set_forwarded(&mut h, &peer(false, "http"), None);
         assert!(h.get("x-real-ip").is_none() && h.get("forwarded").is_none());
     }
 }

@@ -3,8 +3,10 @@
 mod access;
 mod body;
 mod client;
+mod connection;
 mod error;
 mod forward;
+mod guard;
 pub mod headers;
 mod preface;
 mod server;
@@ -12,13 +14,16 @@ pub mod tls;
 mod workers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 pub use access::{AccessFuture, AccessLog, AccessLogLayer};
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
 pub use forward::{ForwardFuture, Forwarder, Upgrades};
+pub use guard::{Guard, GuardFuture, GuardLayer};
 pub use server::{Serve, Server, WorkerTask};
 
 use crate::config::{Config, ServerConfig};
@@ -49,14 +54,28 @@ pub fn tls_acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, StartE
 }
 
 /// The forwarder of one worker, with its own upstream pool; fails on an unusable
-/// `upstream.ca_file`.
-pub fn forwarder(config: &Config, upgrades: &Upgrades) -> Result<Forwarder, StartError> {
+/// `upstream.ca_file`. `slots` (one per `upstream.max_connections`) is shared by every
+/// worker's forwarder.
+pub fn forwarder(
+    config: &Config,
+    upgrades: &Upgrades,
+    slots: &Arc<Semaphore>,
+) -> Result<Forwarder, StartError> {
     let client =
         client::build(&config.upstream, config.server.workers).map_err(tls::TlsError::from)?;
     Ok(Forwarder::new(
         client,
         &config.upstream,
+        &config.server.limits,
         upgrades.subscribe(),
+        slots.clone(),
+    ))
+}
+
+/// The places under `upstream.max_connections`, for [`forwarder`].
+pub fn upstream_slots(config: &Config) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        config.upstream.max_connections.min(Semaphore::MAX_PERMITS),
     ))
 }
 

@@ -12,18 +12,16 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
-use tower::{BoxError, Service, ServiceExt};
+use tower::{BoxError, Service};
 use tracing::{debug, info, warn};
 
+use super::connection::{Connection, Settings};
 use super::forward::Upgrades;
-use super::preface::{Prefixed, read_preface};
 use super::workers;
 use crate::config::ServerConfig;
 use crate::net::Downstream;
@@ -33,6 +31,9 @@ use crate::net::Downstream;
 pub struct Server<S> {
     listeners: Vec<std::net::TcpListener>,
     settings: Arc<Settings>,
+    shutdown_timeout: Duration,
+    /// `server.max_connections`: one permit per client connection.
+    slots: Arc<Semaphore>,
     /// One per worker: each worker's stack keeps its own pool of upstream connections.
     services: Vec<S>,
     upgrades: Upgrades,
@@ -77,23 +78,18 @@ where
     type Answer = S::Future;
 }
 
-/// What every worker serves connections with.
-struct Settings {
-    tls: Option<TlsAcceptor>,
-    builder: auto::Builder<TokioExecutor>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
-}
-
 impl<S: Serve> Server<S> {
     /// Wraps already bound (non-blocking) listeners; one worker per service, each serving
     /// its connections with its own; `upgrades` closes spliced connections at shutdown.
+    /// `upstream_connections` (the bound on app connections) sizes the default client
+    /// connection limit.
     pub fn new(
         listeners: Vec<std::net::TcpListener>,
         tls: Option<TlsAcceptor>,
         config: &ServerConfig,
         services: Vec<S>,
         upgrades: Upgrades,
+        upstream_connections: usize,
     ) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -105,15 +101,24 @@ impl<S: Serve> Server<S> {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+            // Each stream may hold an app connection: one client must not take them all.
+            .max_concurrent_streams(config.limits.h2_max_streams);
+        let max_connections = config
+            .limits
+            .max_connections
+            .unwrap_or_else(|| default_max_connections(upstream_connections));
+        info!(max_connections, "client connection limit");
         Server {
             listeners,
             settings: Arc::new(Settings {
                 tls,
                 builder,
                 handshake_timeout: config.header_read_timeout,
-                shutdown_timeout: config.shutdown_timeout,
+                idle_timeout: config.limits.idle_timeout,
             }),
+            shutdown_timeout: config.shutdown_timeout,
+            slots: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
             services,
             upgrades,
             worker_task: None,
@@ -146,6 +151,8 @@ impl<S: Serve> Server<S> {
         let Server {
             listeners,
             settings,
+            shutdown_timeout,
+            slots,
             services,
             upgrades,
             worker_task,
@@ -163,7 +170,7 @@ impl<S: Serve> Server<S> {
             async move {
                 let task = task.map(tokio::spawn);
                 if let Some(service) = service {
-                    serve_worker(accepted, settings, service).await;
+                    serve_worker(accepted, settings, service, shutdown_timeout).await;
                 }
                 if let Some(task) = task {
                     task.abort();
@@ -181,7 +188,7 @@ impl<S: Serve> Server<S> {
         let acceptors: Vec<_> = listeners
             .into_iter()
             .filter_map(|l| match TcpListener::from_std(l) {
-                Ok(l) => Some(tokio::spawn(accept_loop(l, dealer.clone()))),
+                Ok(l) => Some(tokio::spawn(accept_loop(l, dealer.clone(), slots.clone()))),
                 Err(e) => {
                     warn!(error = %e, "cannot listen");
                     None
@@ -201,8 +208,8 @@ impl<S: Serve> Server<S> {
     }
 }
 
-/// An accepted connection on its way to a worker.
-type Accepted = (std::net::TcpStream, SocketAddr);
+/// An accepted connection on its way to a worker, with its place under the limit.
+type Accepted = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
 
 /// Hands accepted connections to the workers in turn.
 struct Dealer {
@@ -230,14 +237,16 @@ async fn serve_worker<S: Serve>(
     mut accepted: mpsc::UnboundedReceiver<Accepted>,
     settings: Arc<Settings>,
     service: S,
+    shutdown_timeout: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: `closed()` completes once all have ended.
+    let (draining, _) = watch::channel(false);
     let scheme = if settings.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    while let Some((stream, peer)) = accepted.recv().await {
+    while let Some((stream, peer, slot)) = accepted.recv().await {
         // Registers the socket with this worker's own event loop.
         let stream = match TcpStream::from_std(stream) {
             Ok(stream) => stream,
@@ -249,56 +258,51 @@ async fn serve_worker<S: Serve>(
         let connection = Connection {
             settings: settings.clone(),
             service: service.clone(),
-            downstream: Downstream { peer, scheme },
+            // The guard layer decides trust per request.
+            downstream: Downstream {
+                peer,
+                scheme,
+                trusted: false,
+            },
+            draining: draining.subscribe(),
+            _slot: slot,
         };
-        tokio::spawn(connection.run(stream, graceful.watcher()));
+        tokio::spawn(connection.run(stream));
     }
     debug!(
-        connections = graceful.count(),
+        connections = draining.receiver_count(),
         "worker shutting down: finishing in-flight requests"
     );
-    match tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown()).await {
+    draining.send_replace(true);
+    match tokio::time::timeout(shutdown_timeout, draining.closed()).await {
         Ok(()) => debug!("worker: all connections closed"),
         Err(_) => warn!(
-            timeout_s = settings.shutdown_timeout.as_secs_f64(),
+            timeout_s = shutdown_timeout.as_secs_f64(),
             "shutdown timeout reached; closing the remaining connections"
         ),
     }
 }
 
-/// Serves one connection once its first bytes arrived within `first_bytes_timeout`.
-async fn serve_io<I, S, B>(
-    builder: &auto::Builder<TokioExecutor>,
-    mut io: I,
-    first_bytes_timeout: Duration,
-    downstream: Downstream,
-    service: S,
-    watcher: Watcher,
-) -> Result<(), BoxError>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let prefix = match read_preface(&mut io, first_bytes_timeout).await {
-        Ok(Some(prefix)) => prefix,
-        Ok(None) => {
-            debug!(peer = %downstream.peer, "connection closed or silent before a request");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let io = TokioIo::new(Prefixed::new(prefix, io));
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    watcher.watch(conn.into_owned()).await
-}
-
-async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>) {
+async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>, slots: Arc<Semaphore>) {
+    let mut at_limit = false;
     loop {
+        // At `max_connections`, new clients wait in the listen backlog until one closes.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                at_limit = false;
+                slot
+            }
+            Err(_) => {
+                if !at_limit {
+                    warn!("server.max_connections reached: new connections wait until one closes");
+                    at_limit = true;
+                }
+                match slots.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                }
+            }
+        };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 // Leaves this event loop; the worker registers it with its own.
@@ -309,7 +313,7 @@ async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>) {
                         continue;
                     }
                 };
-                if !dealer.deal((stream, peer)) {
+                if !dealer.deal((stream, peer, slot)) {
                     return;
                 }
             }
@@ -322,65 +326,22 @@ async fn accept_loop(listener: TcpListener, dealer: Arc<Dealer>) {
     }
 }
 
-/// One accepted client connection.
-struct Connection<S> {
-    settings: Arc<Settings>,
-    service: S,
-    downstream: Downstream,
-}
+/// File descriptors kept for what is not a client connection: the listeners, idle app
+/// connections, session stores, logs.
+const RESERVED_FDS: u64 = 256;
 
-impl<S: Serve> Connection<S> {
-    async fn run(self, stream: TcpStream, watcher: Watcher) {
-        let _ = stream.set_nodelay(true);
-        let Connection {
-            settings,
-            service,
-            downstream,
-        } = self;
-        let (builder, handshake_timeout) = (&settings.builder, settings.handshake_timeout);
-        // Each request says who the client is, for X-Forwarded-For and the access log.
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(downstream);
-            service.clone().oneshot(request)
-        });
-        let result = match &settings.tls {
-            None => {
-                serve_io(
-                    builder,
-                    stream,
-                    handshake_timeout,
-                    downstream,
-                    service,
-                    watcher,
-                )
-                .await
-            }
-            Some(acceptor) => {
-                let tls_stream =
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            debug!(peer = %downstream.peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            debug!(peer = %downstream.peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                serve_io(
-                    builder,
-                    tls_stream,
-                    handshake_timeout,
-                    downstream,
-                    service,
-                    watcher,
-                )
-                .await
-            }
-        };
-        if let Err(e) = result {
-            debug!(peer = %downstream.peer, error = %e, "connection ended with an error");
+/// Raises the open-file soft limit to the hard one (systemd's default soft limit of 1,024
+/// is a few hundred clients), then leaves room in it for an app connection per client and
+/// the reserve: a flood of clients meets the connection limit, never `EMFILE`.
+fn default_max_connections(upstream_connections: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            warn!(error = %e, "cannot read the open-file limit; assuming 1024");
+            1024
         }
-    }
+    };
+    let upstream = u64::try_from(upstream_connections).unwrap_or(u64::MAX);
+    let clients = limit.saturating_sub(RESERVED_FDS.saturating_add(upstream));
+    usize::try_from(clients.max(64)).unwrap_or(usize::MAX)
 }

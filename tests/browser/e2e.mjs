@@ -25,13 +25,15 @@ function verifyJwt(token) {
   return claims;
 }
 
-async function newPage(browser) {
+async function newPage(browser, expectedErrors = []) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = [];
   page.on("console", (m) => {
-    // The apps have no favicon; the browser asking for one is not the proxy's doing.
-    if (m.type() === "error" && !m.location().url.endsWith("/favicon.ico")) {
+    // The apps have no favicon; the browser asking for one is not the proxy's doing. A
+    // scenario may expect errors (the app's own policy refusing the app's own markup).
+    const expected = expectedErrors.some((re) => re.test(m.text()));
+    if (m.type() === "error" && !expected && !m.location().url.endsWith("/favicon.ico")) {
       problems.push(`console: ${m.text()} (${m.location().url})`);
     }
   });
@@ -103,9 +105,9 @@ async function postForm(page, action, fields) {
   ]);
 }
 
-async function scenario(browser, name, body) {
+async function scenario(browser, name, body, expectedErrors = []) {
   const started = Date.now();
-  const { context, page, problems } = await newPage(browser);
+  const { context, page, problems } = await newPage(browser, expectedErrors);
   try {
     await body({ context, page });
     assert(problems.length === 0, `browser errors: ${problems.join("; ")}`);
@@ -237,6 +239,69 @@ await scenario(browser, "long-lived page: the JWT is refreshed before it expires
   const claims = verifyJwt(fresh);
   assert(claims.user_id === "u-csp", "the fresh token is for the same user");
   assert(claims.exp > firstClaims.exp, `fresh exp ${claims.exp} must be later than ${firstClaims.exp}`);
+});
+
+// --- Hardening: markup the proxy must read as the browser does ------------------------------
+await scenario(
+  browser,
+  "hardening: a <meta> CSP written with &#39; keeps every directive, and the Messenger boots",
+  async ({ page, context }) => {
+    await context.addCookies([{ name: "session", value: setup.cspSession, url: setup.csp }]);
+    await page.goto(`${setup.csp}/hardening/entity-meta`);
+    const state = await widgetState(page);
+    assert(bootedUser(state) === "u-csp", `booted ${bootedUser(state)}`);
+    assert(state.verified.every((v) => v.ok), "the stand-in verified the JWT");
+    const held = await page.evaluate(() => ({
+      color: getComputedStyle(document.querySelector("h1")).color,
+      baseURI: document.baseURI,
+      href: location.href,
+      link: document.getElementById("relative").href,
+      rogue: window.rogue === true,
+    }));
+    assert(held.color !== "rgb(255, 0, 0)", "style-src 'none' still refuses the inline <style>");
+    assert(held.baseURI === held.href, `base-uri 'none' still ignores <base>: ${held.baseURI}`);
+    assert(held.link === new URL("next", held.href).href, `links resolve against the page: ${held.link}`);
+    assert(!held.rogue, "script-src still refuses an inline script without hash");
+    assert(state.appRan, "the app's script, allowed by its hash, ran");
+    const unexpected = state.violations.filter((v) => !/^(style-src|base-uri|script-src-elem inline)/.test(v));
+    assert(unexpected.length === 0, `unexpected CSP violations: ${unexpected}`);
+    assert(state.violations.some((v) => v.startsWith("base-uri")), `violations: ${state.violations}`);
+  },
+  // Chromium's words for what the app's policy refuses (older and newer wordings).
+  [
+    /(Refused to apply|Applying) inline style .*style-src 'none'/,
+    /(Refused to set|Setting) the document's base URI .*base-uri 'none'/,
+    /(Refused to execute|Executing) inline script /,
+  ]
+);
+
+await scenario(browser, "hardening: a page ending inside an open attribute gets no snippet and leaks no JWT", async ({ page, context }) => {
+  await context.addCookies([{ name: "session", value: setup.cspSession, url: setup.csp }]);
+  const requested = [];
+  page.on("request", (r) => requested.push(r.url()));
+  // `load` waits for every image the parser started, so whatever the page requested has
+  // reached the recorder by then.
+  await page.goto(`${setup.csp}/hardening/open-attribute`, { waitUntil: "load" });
+  const log = await (await fetch(`${setup.recorder}/log`)).json();
+  assert(!log.some((u) => u.startsWith("/exfil")), `the recorder saw: ${log}`);
+  assert(!requested.some((u) => u.includes("/exfil") || u.includes("eyJ")), `the browser asked for: ${requested}`);
+  const html = await page.content();
+  assert(!html.includes("intercom_user_jwt"), "no snippet in the page");
+  // The bytes pass untouched (the response did go through the rewriter: its headers show it).
+  const proxied = await fetch(`${setup.csp}/hardening/open-attribute`, {
+    headers: { cookie: `session=${setup.cspSession}`, accept: "text/html" },
+  });
+  const direct = await fetch(`${setup.cspUpstream}/hardening/open-attribute`);
+  assert(proxied.headers.get("cache-control") === "private, no-store", "the page was one the snippet could go into");
+  assert((await proxied.text()) === (await direct.text()), "the page's bytes are the app's");
+});
+
+await scenario(browser, "hardening: \"intercomSettings\" in the page title does not stop the boot", async ({ page, context }) => {
+  await context.addCookies([{ name: "session", value: setup.cspSession, url: setup.csp }]);
+  await page.goto(`${setup.csp}/hardening/title-marker`);
+  const state = await widgetState(page);
+  assert(bootedUser(state) === "u-csp", `booted ${bootedUser(state)}`);
+  assert(state.appRan && (await page.title()) === "intercomSettings: how to boot", "the page is the app's");
 });
 
 // --- The real Express + Redis app -----------------------------------------------------------

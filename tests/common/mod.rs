@@ -650,3 +650,86 @@ pub async fn post_form(
         .await
         .unwrap()
 }
+
+/// A browser's cookie jar: what `Set-Cookie` headers and the page's own `document.cookie`
+/// writes (the proxy clears its markers from the snippet) leave behind.
+#[derive(Clone, Default)]
+pub struct Jar {
+    cookies: std::collections::BTreeMap<String, String>,
+    session_only: std::collections::BTreeSet<String>,
+}
+
+impl Jar {
+    /// Takes in the response's `Set-Cookie` headers.
+    pub fn absorb(&mut self, headers: &http::HeaderMap) {
+        for line in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            self.store(line);
+        }
+    }
+
+    /// Runs the page's `document.cookie="…"` assignments, as the browser would.
+    pub fn run_scripts(&mut self, page: &str) {
+        for written in page.split("document.cookie=\"").skip(1) {
+            if let Some(line) = written.split('"').next() {
+                self.store(line);
+            }
+        }
+    }
+
+    fn store(&mut self, line: &str) {
+        let c = cookie::Cookie::parse(line.to_string()).expect("a well-formed cookie");
+        let expired = c.max_age().is_some_and(|a| a.whole_seconds() <= 0)
+            || c.expires_datetime()
+                .is_some_and(|t| t <= cookie::time::OffsetDateTime::now_utc());
+        if expired {
+            self.cookies.remove(c.name());
+        } else {
+            self.cookies
+                .insert(c.name().to_string(), c.value().to_string());
+        }
+        if c.max_age().is_none() && c.expires_datetime().is_none() {
+            self.session_only.insert(c.name().to_string());
+        } else {
+            self.session_only.remove(c.name());
+        }
+    }
+
+    /// The browser is closed and opened again: its session cookies are gone.
+    pub fn restart(&mut self) {
+        let session_only = &self.session_only;
+        self.cookies.retain(|name, _| !session_only.contains(name));
+    }
+
+    /// The `Cookie` header the browser sends.
+    pub fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_string(), value.to_string());
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.cookies.remove(name);
+    }
+}

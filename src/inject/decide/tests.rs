@@ -32,6 +32,7 @@ fn page_load() -> RequestFacts<'static> {
 }
 
 const PAGE: ResponseFacts = ResponseFacts {
+    succeeded: true,
     page: true,
     new_session: false,
     clears_session_cookie: false,
@@ -264,6 +265,34 @@ fn every_behaviour_of_the_contract_is_one_row() {
             markers: MarkerChanges::default(),
         },
         Row {
+            row: "a logout path the app refused (405, 403, 500) logged no one out",
+            request: RequestFacts {
+                logout_path: true,
+                session_cookie: true,
+                booted_for: Some("m-alice"),
+                ..page_load()
+            },
+            user: None,
+            response: ResponseFacts {
+                succeeded: false,
+                ..NOT_A_PAGE
+            },
+            outcome: Outcome::Pass,
+            markers: MarkerChanges::default(),
+        },
+        Row {
+            row: "a logout path visited without a session (a cross-site GET) ends no one's session",
+            request: RequestFacts {
+                logout_path: true,
+                booted_for: Some("m-alice"),
+                ..page_load()
+            },
+            user: None,
+            response: NOT_A_PAGE,
+            outcome: Outcome::Pass,
+            markers: MarkerChanges::default(),
+        },
+        Row {
             row: "a logout answered with a page shuts down there, expires Intercom's cookie",
             request: RequestFacts {
                 logout_path: true,
@@ -286,6 +315,7 @@ fn every_behaviour_of_the_contract_is_one_row() {
             row: "a logout page with anonymous = boot: shutdown, then boot a visitor",
             request: RequestFacts {
                 logout_path: true,
+                session_cookie: true,
                 boot_visitors: true,
                 ..page_load()
             },
@@ -320,6 +350,7 @@ fn every_behaviour_of_the_contract_is_one_row() {
             row: "a logout path on a route with inject = false is still a logout",
             request: RequestFacts {
                 logout_path: true,
+                session_cookie: true,
                 route_injects: false,
                 ..page_load()
             },
