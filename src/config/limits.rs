@@ -163,3 +163,83 @@ fn normalise_host_pattern(raw: &str) -> Option<String> {
         && (!name.contains(':') || (name.starts_with('[') && name.ends_with(']')));
     valid.then_some(host)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::tests::{BASE, problems};
+    use crate::config::{Config, ConfigError};
+
+    fn with_server(keys: &str) -> Result<Config, ConfigError> {
+        let env = std::collections::HashMap::from([
+            ("MSG".to_string(), "messenger-secret".to_string()),
+            ("KEY".to_string(), "app-key".to_string()),
+        ]);
+        Config::from_toml(&format!("[server]\n{keys}\n{BASE}"), "t.toml", &env)
+    }
+
+    #[test]
+    fn defaults_protect_with_no_configuration() {
+        let c = crate::config::tests::load("").unwrap();
+        let l = &c.server.limits;
+        assert!(l.idle_timeout <= Duration::from_secs(60));
+        assert!(l.body_timeout <= Duration::from_secs(60));
+        assert_eq!(l.body_min_rate, 1024);
+        assert_eq!(l.h2_max_streams, 128);
+        assert_eq!(l.max_connections, None, "derived from the fd limit");
+        assert!(l.trusted_proxies.is_empty() && l.allowed_hosts.is_empty());
+        assert_eq!(c.upstream.max_connections, 512);
+    }
+
+    #[test]
+    fn limits_are_read_and_checked_by_key() {
+        let c = with_server(
+            "idle_timeout = \"5s\"\nbody_timeout = \"2s\"\nbody_min_rate = 0\nmax_connections = 100\n\
+             h2_max_streams = 8\ntrusted_proxies = [\"10.0.0.0/8\"]\nallowed_hosts = [\"App.example.com\", \"*.example.org\"]",
+        )
+        .unwrap();
+        let l = &c.server.limits;
+        assert_eq!(l.idle_timeout, Duration::from_secs(5));
+        assert_eq!(l.body_timeout, Duration::from_secs(2));
+        assert_eq!(l.body_min_rate, 0);
+        assert_eq!(l.max_connections, Some(100));
+        assert_eq!(l.h2_max_streams, 8);
+        assert_eq!(l.trusted_proxies, ["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(l.allowed_hosts, ["app.example.com", "*.example.org"]);
+
+        let refused = |keys: &str| problems(&format!("[server]\n{keys}\n{BASE}"));
+        assert_eq!(
+            refused("idle_timeout = \"0s\""),
+            ["server.idle_timeout: must be greater than zero"]
+        );
+        assert_eq!(
+            refused("max_connections = 0"),
+            [
+                "server.max_connections: must be at least 1 (leave it out to derive it from the open-file limit)"
+            ]
+        );
+        assert_eq!(
+            refused("h2_max_streams = 5000"),
+            ["server.h2_max_streams: 5000 is out of range (expected 1 to 1000)"]
+        );
+        let everyone = refused("trusted_proxies = [\"0.0.0.0/0\"]");
+        assert!(
+            everyone[0].starts_with("server.trusted_proxies: trusts every address"),
+            "{everyone:?}"
+        );
+        for host in [
+            "https://app.example.com",
+            "app.example.com:443",
+            "user@app",
+            "a/b",
+        ] {
+            let p = refused(&format!("allowed_hosts = [\"{host}\"]"));
+            assert!(p[0].starts_with("server.allowed_hosts: "), "{host}: {p:?}");
+        }
+        assert_eq!(
+            problems(&BASE.replace("[upstream]", "[upstream]\nmax_connections = 0")),
+            ["upstream.max_connections: must be at least 1"]
+        );
+    }
+}

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::*;
 
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [upstream]
 url = "http://127.0.0.1:3000"
 [intercom]
@@ -24,11 +24,11 @@ fn env() -> HashMap<String, String> {
     ])
 }
 
-fn load(extra: &str) -> Result<Config, ConfigError> {
+pub(super) fn load(extra: &str) -> Result<Config, ConfigError> {
     Config::from_toml(&format!("{BASE}{extra}"), "t.toml", &env())
 }
 
-fn problems(text: &str) -> Vec<String> {
+pub(super) fn problems(text: &str) -> Vec<String> {
     match Config::from_toml(text, "t.toml", &env()) {
         Ok(_) => Vec::new(),
         Err(e) => e.issues.iter().map(ToString::to_string).collect(),
