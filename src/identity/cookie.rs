@@ -60,7 +60,7 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
     // A cookie (not an attribute name, not a `$` name) came first: SimpleCookie's state.
     let mut cookie_seen = false;
     for (field, header) in headers.get_all(COOKIE).iter().enumerate() {
-        let text = header.to_str().ok()?;
+        let text = visible_text(header.as_bytes())?;
         // Fields after the first reach the app joined with "; " (proxy::headers).
         for (i, pair) in text.split(';').enumerate() {
             let at_pair_start = if i == 0 && field == 0 {
@@ -73,7 +73,7 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
                 .strip_prefix(name)
                 .and_then(|rest| rest.strip_prefix('='))
             {
-                if found.is_some() || lookalikes != 1 || !value.bytes().all(is_value_byte) {
+                if found.is_some() || lookalikes != 1 || !all_value_bytes(value) {
                     return None;
                 }
                 found = Some(value);
@@ -91,6 +91,21 @@ pub fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
         }
     }
     found.filter(|v| !v.is_empty())
+}
+
+/// The header as text when it is visible ASCII, tabs and spaces (what
+/// [`HeaderValue::to_str`](http::HeaderValue::to_str) accepts). Checked without an early
+/// exit, so that it vectorises: a header is a few hundred bytes on every request.
+fn visible_text(bytes: &[u8]) -> Option<&str> {
+    let visible = bytes.iter().fold(true, |ok, &b| {
+        ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    });
+    visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
+}
+
+/// Whether every byte of `value` is a [value byte](is_value_byte), without an early exit.
+fn all_value_bytes(value: &str) -> bool {
+    value.bytes().fold(true, |ok, b| ok & is_value_byte(b))
 }
 
 /// A byte every parser keeps inside an unquoted value: visible ASCII but `"`, `;` and `\`
@@ -139,7 +154,7 @@ fn plain_pair(pair: &str, cookie_seen: &mut bool) -> bool {
         Some(quoted) => quoted
             .strip_suffix('"')
             .is_some_and(|inner| inner.bytes().all(|b| b == b' ' || is_value_byte(b))),
-        None => value.bytes().all(is_value_byte),
+        None => all_value_bytes(value),
     }
 }
 
@@ -182,9 +197,10 @@ fn lookalike_count(pair: &str, name: &str) -> usize {
     let bytes = pair.as_bytes();
     let mut count = 0;
     let mut next_eq = None;
-    for start in 0..bytes.len() {
-        let boundary = start == 0 || matches!(bytes[start - 1], b',' | b' ' | b'\t');
-        if !boundary || matches!(bytes[start], b' ' | b'\t') {
+    // Only boundaries can start a name: jump between them (a JWT or an id has none).
+    let boundaries = memchr::memchr3_iter(b',', b' ', b'\t', bytes).map(|at| at + 1);
+    for start in std::iter::once(0).chain(boundaries) {
+        if bytes.get(start).is_none_or(|b| matches!(b, b' ' | b'\t')) {
             continue;
         }
         let eq = match next_eq {
@@ -281,6 +297,8 @@ pub fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator
     headers
         .get_all(COOKIE)
         .iter()
+        // Most requests carry no marker: no splitting for them.
+        .filter(move |h| memchr::memmem::find(h.as_bytes(), name.as_bytes()).is_some())
         .filter_map(|h| h.to_str().ok())
         .flat_map(pairs)
         .filter(move |(n, _)| *n == name)

@@ -83,12 +83,12 @@ impl Logout {
     pub fn booted_for(&self, user_id: Option<&str>) -> String {
         match user_id {
             None => VISITOR_MARKER.to_string(),
-            Some(id) => {
+            Some(id) => self.recall.marker(id, || {
                 let mut mac = self.marker_key.clone();
                 mac.update(id.as_bytes());
                 let digest = mac.finalize().into_bytes();
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
-            }
+            }),
         }
     }
 
@@ -144,7 +144,7 @@ impl Logout {
     /// Records whom the Messenger was booted for. Persistent, like Intercom's own session
     /// cookie: a browser restart keeps both, and the next user must still be caught.
     pub fn set_booted_for(&self, headers: &mut HeaderMap, marker: &str, secure: bool) {
-        let value = self.sign(BOOTED_FOR_COOKIE, marker);
+        let value = self.signed_record(marker);
         append_cookie(
             headers,
             own_cookie(BOOTED_FOR_COOKIE, &value, MARKER_MAX_AGE_SECS, secure),
@@ -174,8 +174,8 @@ impl Logout {
     /// holds. Two genuine records that disagree (another path's copy) name no one the page
     /// could target, so the page shuts the Messenger down before it boots.
     pub fn recorded_boot<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        let mut records = cookie_values(headers, BOOTED_FOR_COOKIE)
-            .filter_map(|v| self.verified(BOOTED_FOR_COOKIE, v));
+        let mut records =
+            cookie_values(headers, BOOTED_FOR_COOKIE).filter_map(|v| self.verified_record(v));
         let first = records.next()?;
         if records.all(|other| other == first) {
             Some(first)
@@ -191,7 +191,7 @@ impl Logout {
         match changes.booted_for {
             Some(Some(marker)) => lines.push(own_cookie(
                 BOOTED_FOR_COOKIE,
-                &self.sign(BOOTED_FOR_COOKIE, marker),
+                &self.signed_record(marker),
                 MARKER_MAX_AGE_SECS,
                 secure,
             )),
@@ -213,6 +213,22 @@ impl Logout {
             let _ = write!(script, "document.cookie={};", escape_json_for_script(&line));
         }
         script
+    }
+
+    /// The booted-for record's cookie value for `marker` (the same every time).
+    fn signed_record(&self, marker: &str) -> String {
+        self.recall
+            .signed(marker, || self.sign(BOOTED_FOR_COOKIE, marker))
+    }
+
+    /// The marker in a booted-for record, when its signature holds.
+    fn verified_record<'v>(&self, signed: &'v str) -> Option<&'v str> {
+        let value = signed.rsplit_once('.')?.0;
+        self.recall
+            .verified(signed, || {
+                self.verified(BOOTED_FOR_COOKIE, signed).is_some()
+            })
+            .then_some(value)
     }
 
     /// `value.signature`, the signature binding the value to the cookie's name.

@@ -9,6 +9,7 @@
 //!   the Messenger down before booting.
 
 mod markers;
+mod recall;
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -31,6 +32,8 @@ pub struct Logout {
     marker_key: Hmac<Sha256>,
     /// Signs the marker cookies.
     signing_key: Hmac<Sha256>,
+    /// Markers and signatures already computed.
+    recall: recall::Recall,
 }
 
 impl Logout {
@@ -58,6 +61,7 @@ impl Logout {
             cookie_domain: cookie_domain.map(str::to_string),
             marker_key: keyed_hmac(&marker_secret),
             signing_key: keyed_hmac(&signing_secret),
+            recall: recall::Recall::default(),
         }
     }
 

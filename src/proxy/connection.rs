@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use pin_project_lite::pin_project;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::{BoxError, ServiceExt};
 use tracing::debug;
@@ -30,6 +30,10 @@ use crate::net::Downstream;
 /// After a graceful close began, how long a connection with nothing in flight may take to
 /// finish it (an h2 client acknowledging GOAWAY) before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The idle limit is checked this many times per period: a connection closes between the
+/// limit and a quarter more, and requests cost no timer work or wake-up at all.
+const IDLE_CHECKS: u32 = 4;
 
 /// What every connection of a server is served with.
 pub(super) struct Settings {
@@ -128,19 +132,23 @@ where
     let io = TokioIo::new(Prefixed::new(prefix, io));
     let mut conn = pin!(settings.builder.serve_connection_with_upgrades(io, service));
     let mut closing = false;
+    let mut idle = IdleWatch::new(activity, settings.idle_timeout);
+    let mut check = pin!(tokio::time::sleep(idle.period));
     loop {
-        let idle_limit = match closing {
-            true => CLOSE_GRACE,
-            false => settings.idle_timeout,
-        };
         tokio::select! {
             result = conn.as_mut() => return result,
             // An error means the worker is gone: drain too.
             _ = draining.wait_for(|draining| *draining), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
+                idle = IdleWatch::new(activity, CLOSE_GRACE);
+                check.as_mut().reset(tokio::time::Instant::now() + idle.period);
             }
-            () = activity.idle_for(idle_limit) => {
+            () = check.as_mut() => {
+                check.as_mut().reset(tokio::time::Instant::now() + idle.period);
+                if !idle.quiet_for_limit(activity) {
+                    continue;
+                }
                 if closing {
                     // h2's graceful close waits for the client to answer a ping, which a
                     // silent client never does; with nothing in flight, nothing is lost.
@@ -150,40 +158,56 @@ where
                 debug!("idle connection: closing");
                 conn.as_mut().graceful_shutdown();
                 closing = true;
+                idle = IdleWatch::new(activity, CLOSE_GRACE);
+                check.as_mut().reset(tokio::time::Instant::now() + idle.period);
             }
         }
     }
 }
 
-/// Requests in flight on one connection.
+/// Requests in flight on one connection, and a count of every start and end.
 #[derive(Default)]
 struct Activity {
     in_flight: AtomicUsize,
-    changed: Notify,
+    changes: AtomicUsize,
 }
 
 impl Activity {
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_waiters();
+        self.changes.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
+}
 
-    /// Completes once no request has been in flight for `timeout`.
-    async fn idle_for(&self, timeout: Duration) {
-        loop {
-            let mut changed = pin!(self.changed.notified());
-            // Registered before the count is read, so no change is missed in between.
-            changed.as_mut().enable();
-            if self.in_flight.load(Ordering::Relaxed) == 0 {
-                tokio::select! {
-                    () = tokio::time::sleep(timeout) => return,
-                    () = changed => {}
-                }
-            } else {
-                changed.await;
-            }
+/// Checks, every `period`, whether the connection stayed without a request in flight: idle
+/// once it did for [`IDLE_CHECKS`] periods in a row (nothing started or ended in each, and
+/// nothing was in flight at its end, so nothing was in flight throughout).
+struct IdleWatch {
+    period: Duration,
+    changes_seen: usize,
+    quiet_periods: u32,
+}
+
+impl IdleWatch {
+    fn new(activity: &Activity, limit: Duration) -> Self {
+        IdleWatch {
+            period: (limit / IDLE_CHECKS).max(Duration::from_millis(1)),
+            changes_seen: activity.changes.load(Ordering::Relaxed),
+            quiet_periods: 0,
         }
+    }
+
+    /// Called at the end of each period: whether the limit is reached.
+    fn quiet_for_limit(&mut self, activity: &Activity) -> bool {
+        let changes = activity.changes.load(Ordering::Relaxed);
+        if changes == self.changes_seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
+            self.quiet_periods += 1;
+        } else {
+            self.changes_seen = changes;
+            self.quiet_periods = 0;
+        }
+        self.quiet_periods >= IDLE_CHECKS
     }
 }
 
@@ -193,7 +217,7 @@ struct InFlight(Arc<Activity>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.changed.notify_waiters();
+        self.0.changes.fetch_add(1, Ordering::Relaxed);
     }
 }
 
