@@ -6,6 +6,8 @@
 #![deny(unsafe_code)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "server")]
+pub mod admin;
 pub mod config;
 pub mod crypto;
 #[cfg(feature = "server")]
@@ -15,6 +17,7 @@ pub mod identity;
 pub mod inject;
 pub mod intercom;
 pub mod logout;
+pub mod metrics;
 pub mod net;
 #[cfg(feature = "server")]
 pub mod proxy;
@@ -22,9 +25,11 @@ pub mod proxy;
 mod stack;
 
 #[cfg(feature = "server")]
+pub mod reload;
+#[cfg(feature = "server")]
 mod run;
 
 #[cfg(feature = "server")]
-pub use run::{RunOptions, StartError, bind, prepare, run, run_with};
+pub use run::{ReloadOptions, RunOptions, StartError, bind, prepare, run, run_with};
 #[cfg(feature = "server")]
 pub use stack::{Prepared, ProxyServer, Stack};

@@ -2,8 +2,12 @@
 //! bind, and serve until shutdown, saying at start what the proxy will do.
 
 use std::future::Future;
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
 
 use crate::config::{self, Config};
+use crate::reload::{PidFile, Reloader};
 use crate::stack::{self, Prepared, ProxyServer};
 use crate::{identity, proxy};
 
@@ -33,6 +37,18 @@ pub async fn bind(config: &Config) -> Result<ProxyServer, StartError> {
 pub struct RunOptions {
     /// Run on each worker thread beside its connections (the binary's allocator upkeep).
     pub worker_task: Option<proxy::WorkerTask>,
+    /// Reload the config from its file on request (SIGHUP) and, with
+    /// `server.watch_config`, when the file changes.
+    pub reload: Option<ReloadOptions>,
+}
+
+/// Where a reload reads the config, and when it is asked for.
+pub struct ReloadOptions {
+    /// The config file the proxy was started with.
+    pub config_path: PathBuf,
+    /// One message per reload asked for (the binary forwards SIGHUP here); see
+    /// [`reload_requests`](crate::reload::reload_requests).
+    pub requests: mpsc::Receiver<()>,
 }
 
 /// Binds and serves until `shutdown` completes, then drains in-flight requests.
@@ -48,6 +64,7 @@ pub async fn run_with(
 ) -> Result<(), StartError> {
     let prepared = prepare(config)?;
     let inject = prepared.inject().clone();
+    let handles = prepared.handles();
     let mut server = stack::bind(prepared, config)?;
     if let Some(task) = options.worker_task {
         server = server.with_worker_task(task);
@@ -55,16 +72,30 @@ pub async fn run_with(
     for addr in server.local_addrs() {
         tracing::info!(%addr, upstream = %config.upstream.url, "listening");
     }
+    if let Some(addr) = server.admin_addr() {
+        // Not "listening": tools find the proxy's address by that word.
+        tracing::info!(admin = %addr, "serving /healthz, /readyz and /metrics");
+    }
     log_plan(config, &inject.identity().describe_store());
     // In the background: a slow or dead store must not delay serving.
     tokio::spawn(async move { inject.identity().log_reachability().await });
+    let reloader = options.reload.map(|reload| {
+        let reloader = Reloader::new(reload.config_path, config.clone(), handles);
+        tokio::spawn(reloader.run(reload.requests))
+    });
+    // Written once the proxy listens: from then on `reload` finds it.
+    let pid_file = config.server.pid_file.as_deref().and_then(PidFile::write);
     server.serve(shutdown).await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    drop(pid_file);
     Ok(())
 }
 
 /// One line at start saying what the proxy will do with pages, so a config that means
 /// something else than intended shows before the first request does.
-fn log_plan(config: &Config, store: &str) {
+pub(crate) fn log_plan(config: &Config, store: &str) {
     use config::{AnonymousPolicy, CookieFormat, IdentityMode, ResolverConfig};
     let session = &config.session;
     let intercom = &config.intercom;

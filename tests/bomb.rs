@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::process::ProxyProcess;
 use common::{TestBody, config_text, full, now_secs, session_jwt, upstream};
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -105,74 +104,6 @@ fn the_hand_made_brotli_stream_is_valid() {
     assert!(out.iter().all(|&b| b == 0));
 }
 
-/// The proxy binary as a child process, killed on drop.
-struct ProxyProcess {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ProxyProcess {
-    fn start(upstream: SocketAddr) -> Self {
-        let bin = std::env::var("ISP_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_intercom-secure-proxy").to_string());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("proxy.toml");
-        // One worker: the bombs and the unrelated page share it.
-        let config = config_text(&format!("http://{upstream}"), "workers = 1", "");
-        std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(bin)
-            .arg("--config")
-            .arg(&path)
-            .envs(common::test_env())
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                let at = line.find("listening")?;
-                let addr = line[at..].split("addr=").nth(1)?;
-                addr.split_whitespace().next()?.parse().ok()
-            })
-            .expect("the proxy did not start");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
-        ProxyProcess {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn status(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
-            * 1024
-    }
-}
-
 async fn get(addr: SocketAddr, path: &str, cookie: &str) -> Response<hyper::body::Incoming> {
     let req = Request::get(format!("http://{addr}{path}"))
         .header("accept", "text/html")
@@ -212,7 +143,12 @@ async fn four_bombs_stay_within_memory_and_leave_the_worker_responsive() {
         }
     })
     .await;
-    let proxy = ProxyProcess::start(app.addr);
+    // One worker: the bombs and the unrelated page share it.
+    let proxy = ProxyProcess::start(&config_text(
+        &format!("http://{}", app.addr),
+        "workers = 1",
+        "",
+    ));
     let cookie = session_jwt(json!({"sub": "u-1", "exp": now_secs() + 3600}));
 
     // At rest, after a page of each kind has been through.

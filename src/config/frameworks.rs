@@ -10,6 +10,8 @@ use super::secret::{Secret, SecretEnv, read_secret, skip_secret};
 pub(super) const RAILS_KEYS: &[&str] = &[
     "secret_key_base_env",
     "secret_key_base_file",
+    "previous_keys_env",
+    "previous_keys_file",
     "digest",
     "cipher",
 ];
@@ -56,6 +58,9 @@ pub enum RailsCipher {
 pub struct RailsResolverConfig {
     /// `secret_key_base`.
     pub secret_key_base: Secret,
+    /// Earlier `secret_key_base` values, a comma list (what the app hands to
+    /// `cookies_rotations`), tried after the current one.
+    pub previous_keys: Option<Secret>,
     /// The key generator's digest.
     pub digest: RailsDigest,
     /// The cookie cipher.
@@ -121,6 +126,7 @@ pub(super) fn read_rails(
     env: &dyn SecretEnv,
 ) -> Option<RailsResolverConfig> {
     let secret_key_base = secret(&mut s, "secret_key_base", true, in_use, env);
+    let previous_keys = secret(&mut s, "previous_keys", false, in_use, env);
     let digest = match s
         .choice("digest", "digest", &["auto", "sha1", "sha256"])
         .as_deref()
@@ -143,6 +149,7 @@ pub(super) fn read_rails(
     s.finish();
     Some(RailsResolverConfig {
         secret_key_base: secret_key_base?,
+        previous_keys,
         digest: digest?,
         cipher: cipher?,
     })

@@ -10,6 +10,7 @@ mod intercom;
 mod limits;
 mod lookup;
 mod network;
+mod ops;
 mod path;
 mod php;
 mod reader;
@@ -31,6 +32,7 @@ pub use intercom::{IntercomConfig, MIN_TOKEN_TTL, is_endpoint_path};
 pub use limits::ClientLimits;
 pub use lookup::LookupConfig;
 pub use network::{ServerConfig, TlsFiles, UpstreamConfig};
+pub use ops::{AdminConfig, LogConfig, LogFormat};
 pub use path::normalize_path;
 pub use php::{
     LARAVEL_CIPHERS, LaravelResolverConfig, PhpResolverConfig, PhpSerializeHandler, SessionStore,
@@ -45,6 +47,7 @@ pub use session::{FieldMap, ResolverConfig, SessionConfig};
 use reader::{Issues, Section};
 
 /// The whole, validated configuration.
+#[derive(Clone)]
 pub struct Config {
     /// `[server]`: where and how the proxy listens.
     pub server: ServerConfig,
@@ -58,6 +61,10 @@ pub struct Config {
     pub logout: LogoutConfig,
     /// `[[routes]]`: per-path toggles, compiled once.
     pub routes: Routes,
+    /// `[admin]`: health, readiness and metrics endpoints, when configured.
+    pub admin: Option<AdminConfig>,
+    /// `[log]`: the log format.
+    pub log: LogConfig,
 }
 
 /// One problem in the config, at a dotted key path.
@@ -98,7 +105,7 @@ impl fmt::Display for ConfigError {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "server", "upstream", "intercom", "session", "logout", "routes",
+    "server", "upstream", "intercom", "session", "logout", "routes", "admin", "log",
 ];
 
 impl Config {
@@ -158,6 +165,9 @@ fn read_config(table: toml::Table, issues: &Issues, env: &dyn SecretEnv) -> Opti
     let logout = routes::read_logout(root.table("logout", routes::LOGOUT_KEYS));
     let route_sections = root.table_array("routes", routes::ROUTE_KEYS);
     let routes = routes::read_routes(route_sections, &root);
+    let server_listen = server.as_ref().map(|s| s.listen.as_slice());
+    let admin = ops::read_admin(root.table("admin", ops::ADMIN_KEYS), server_listen);
+    let log = ops::read_log(root.table("log", ops::LOG_KEYS));
     root.finish();
     Some(Config {
         server: server?,
@@ -166,6 +176,8 @@ fn read_config(table: toml::Table, issues: &Issues, env: &dyn SecretEnv) -> Opti
         session: session?,
         logout: logout?,
         routes: routes?,
+        admin: admin?,
+        log: log?,
     })
 }
 
@@ -181,6 +193,8 @@ fn required_table<'a>(
     root.table(key, known)
 }
 
+#[cfg(test)]
+mod reload_tests;
 #[cfg(test)]
 mod session_tests;
 #[cfg(test)]

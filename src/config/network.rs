@@ -26,6 +26,9 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "h2_max_streams",
     "trusted_proxies",
     "allowed_hosts",
+    // reload
+    "pid_file",
+    "watch_config",
 ];
 
 pub(super) const UPSTREAM_KEYS: &[&str] = &[
@@ -63,6 +66,10 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Connection, stream and body limits, and whose forwarding headers are believed.
     pub limits: ClientLimits,
+    /// Where the running proxy writes its process id (for `intercom-secure-proxy reload`).
+    pub pid_file: Option<PathBuf>,
+    /// Reload the config when its file changes (checked every second), as on SIGHUP.
+    pub watch_config: bool,
 }
 
 /// More workers than this is a typo, not a machine.
@@ -108,6 +115,8 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         shutdown_timeout: Duration::from_secs(30),
         workers: default_workers(),
         limits: ClientLimits::default(),
+        pid_file: None,
+        watch_config: false,
     };
     let Some(mut s) = section else {
         return Some(defaults);
@@ -196,6 +205,22 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         }
     };
     let limits = read_limits(&mut s);
+    let pid_file = s.string("pid_file").map(PathBuf::from);
+    if let Some(path) = &pid_file {
+        // Written at start: a missing directory would only show then.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if path.as_os_str().is_empty() {
+            s.issue("pid_file", "empty path (leave it out for no pid file)");
+            ok = false;
+        } else if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            s.issue(
+                "pid_file",
+                format!("directory {} does not exist", dir.display()),
+            );
+            ok = false;
+        }
+    }
+    let watch_config = s.bool("watch_config").unwrap_or(defaults.watch_config);
     s.finish();
     if !ok {
         return None;
@@ -209,6 +234,8 @@ pub(super) fn read_server(section: Option<Section<'_>>) -> Option<ServerConfig> 
         shutdown_timeout,
         workers: workers?,
         limits: limits?,
+        pid_file,
+        watch_config,
     })
 }
 

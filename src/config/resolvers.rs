@@ -8,7 +8,14 @@ use super::network::http_url;
 use super::reader::Section;
 use super::secret::{Secret, SecretEnv, SecretOrigin, read_secret, skip_secret};
 
-pub(super) const JWT_KEYS: &[&str] = &["algorithms", "key_env", "key_file", "leeway"];
+pub(super) const JWT_KEYS: &[&str] = &[
+    "algorithms",
+    "key_env",
+    "key_file",
+    "previous_keys_env",
+    "previous_keys_file",
+    "leeway",
+];
 
 /// More leeway than this on a session token's `exp` is a typo: the Messenger would outlive
 /// the app's session by that much.
@@ -20,6 +27,8 @@ pub(super) const REDIS_KEYS: &[&str] = &[
     "cookie_format",
     "cookie_secret_env",
     "cookie_secret_file",
+    "previous_cookie_secrets_env",
+    "previous_cookie_secrets_file",
 ];
 pub(super) const SQL_KEYS: &[&str] = &["url", "query"];
 
@@ -32,6 +41,9 @@ pub struct JwtResolverConfig {
     pub key: DecodingKey,
     /// Where the key was read from, for warnings.
     pub key_origin: SecretOrigin,
+    /// Keys the app signed with before its current one, tried when the current one does
+    /// not verify (a key rotation keeps everyone signed in).
+    pub previous_keys: Vec<DecodingKey>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds (default 0: a session the app
     /// treats as expired names no one here either).
     pub leeway_secs: u64,
@@ -55,6 +67,9 @@ pub struct RedisResolverConfig {
     pub cookie_format: CookieFormat,
     /// express-session cookie signing secret, when signatures are verified.
     pub cookie_secret: Option<Secret>,
+    /// Secrets the app signed cookies with before (express-session's `secret: [new, old]`),
+    /// a comma list, tried after `cookie_secret`.
+    pub previous_cookie_secrets: Option<Secret>,
 }
 
 /// How a session cookie carries the session id.
@@ -131,29 +146,36 @@ pub(super) fn read_jwt(
     } else {
         "key_env"
     };
-    let secret = if in_use {
-        read_secret(&mut s, "key", true, env)
+    let previous_source = if s.has("previous_keys_file") {
+        "previous_keys_file"
     } else {
-        skip_secret(&mut s, "key")
+        "previous_keys_env"
     };
+    let (secret, previous) = if in_use {
+        (
+            read_secret(&mut s, "key", true, env),
+            read_secret(&mut s, "previous_keys", false, env),
+        )
+    } else {
+        (
+            skip_secret(&mut s, "key"),
+            skip_secret(&mut s, "previous_keys"),
+        )
+    };
+    let family = families.first().copied().unwrap_or(Family::Hmac);
     let key = match (in_use && ok, &secret) {
-        (true, Some(secret)) => {
-            let material = secret.expose();
-            let parsed = match families.first().copied().unwrap_or(Family::Hmac) {
-                Family::Hmac => Ok(DecodingKey::from_secret(material)),
-                Family::Rsa => DecodingKey::from_rsa_pem(material),
-                Family::Ec => DecodingKey::from_ec_pem(material),
-                Family::Ed => DecodingKey::from_ed_pem(material),
-            };
-            match parsed {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    s.issue(key_source, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
-                    None
-                }
+        (true, Some(secret)) => match decoding_key(family, secret.expose()) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                s.issue(key_source, format!("not a usable key for {algorithms:?}: {e} (RS*/PS*/ES*/EdDSA need a PEM public key)"));
+                None
             }
-        }
+        },
         _ => None,
+    };
+    let previous_keys = match (in_use && ok, &previous) {
+        (true, Some(previous)) => previous_keys(&s, previous_source, family, previous),
+        _ => Some(Vec::new()),
     };
     s.finish();
     if !in_use {
@@ -163,8 +185,79 @@ pub(super) fn read_jwt(
         algorithms,
         key: key?,
         key_origin: secret.map(|s| s.origin().clone())?,
+        previous_keys: previous_keys?,
         leeway_secs,
     }))
+}
+
+fn decoding_key(family: Family, material: &[u8]) -> jsonwebtoken::errors::Result<DecodingKey> {
+    match family {
+        Family::Hmac => Ok(DecodingKey::from_secret(material)),
+        Family::Rsa => DecodingKey::from_rsa_pem(material),
+        Family::Ec => DecodingKey::from_ec_pem(material),
+        Family::Ed => DecodingKey::from_ed_pem(material),
+    }
+}
+
+/// `previous_keys_*`: for HS*, a comma list of secrets; otherwise one or more PEM public
+/// keys, one after the other. Each must parse, or the rotation would fail unseen.
+fn previous_keys(
+    s: &Section<'_>,
+    key: &str,
+    family: Family,
+    previous: &Secret,
+) -> Option<Vec<DecodingKey>> {
+    let text = String::from_utf8_lossy(previous.expose());
+    let items: Vec<&str> = match family {
+        Family::Hmac => text
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect(),
+        _ => pem_blocks(&text),
+    };
+    if items.is_empty() {
+        s.issue(key, format!("{} holds no key", previous.origin().source));
+        return None;
+    }
+    let mut keys = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match decoding_key(family, item.as_bytes()) {
+            Ok(k) => keys.push(k),
+            Err(e) => {
+                s.issue(
+                    key,
+                    format!(
+                        "key {} of {}: not a usable key: {e}",
+                        i + 1,
+                        previous.origin().source
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    Some(keys)
+}
+
+/// The `-----BEGIN …-----` … `-----END …-----` blocks of a PEM text.
+fn pem_blocks(text: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let from = &rest[start..];
+        let Some(end) = from.find("-----END ") else {
+            // An unfinished block: handed on whole, so its error is reported.
+            blocks.push(from);
+            break;
+        };
+        let close = from[end + 9..]
+            .find("-----")
+            .map_or(from.len(), |i| end + 9 + i + 5);
+        blocks.push(&from[..close]);
+        rest = &from[close..];
+    }
+    blocks
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -233,17 +326,35 @@ pub(super) fn read_redis(
         Some("express") => CookieFormat::Express,
         _ => CookieFormat::Raw,
     };
-    let cookie_secret = if in_use {
-        read_secret(&mut s, "cookie_secret", false, env)
+    let previous_key = if s.has("previous_cookie_secrets_file") {
+        "previous_cookie_secrets_file"
     } else {
-        skip_secret(&mut s, "cookie_secret")
+        "previous_cookie_secrets_env"
     };
+    let (cookie_secret, previous_cookie_secrets) = if in_use {
+        (
+            read_secret(&mut s, "cookie_secret", false, env),
+            read_secret(&mut s, "previous_cookie_secrets", false, env),
+        )
+    } else {
+        (
+            skip_secret(&mut s, "cookie_secret"),
+            skip_secret(&mut s, "previous_cookie_secrets"),
+        )
+    };
+    if previous_cookie_secrets.is_some() && cookie_secret.is_none() {
+        s.issue(
+            previous_key,
+            "set without cookie_secret_env or cookie_secret_file: signatures are not checked",
+        );
+    }
     s.finish();
     Some(RedisResolverConfig {
         url: url?,
         key: key?,
         cookie_format,
         cookie_secret,
+        previous_cookie_secrets,
     })
 }
 

@@ -59,28 +59,36 @@ impl Routes {
     /// keeps the snippet out beats one that lets it in; between two that let it in, the
     /// normalised form's rule (the page the app serves) applies, else the one as sent.
     pub fn matching(&self, path: &str) -> &Route {
+        self.matching_rule(path).1
+    }
+
+    /// [`matching`](Self::matching), with the glob of the `[[routes]]` rule that applies
+    /// (`None`: no rule matched, the default route applies), for `explain`.
+    pub fn matching_rule(&self, path: &str) -> (Option<&str>, &Route) {
         if self.rules.is_empty() {
-            return &self.default;
+            return (None, &self.default);
         }
         let as_sent = self.first_match(path);
         let normalized = match normalize_path(path) {
             Cow::Borrowed(_) => None,
-            Cow::Owned(normalized) if as_sent.is_none_or(|route| route.inject) => {
+            Cow::Owned(normalized) if as_sent.is_none_or(|rule| rule.route.inject) => {
                 self.first_match(&normalized)
             }
             Cow::Owned(_) => None,
         };
-        normalized.or(as_sent).unwrap_or(&self.default)
+        match normalized.or(as_sent) {
+            Some(rule) => (Some(&rule.pattern), &rule.route),
+            None => (None, &self.default),
+        }
     }
 
     /// The first rule matching `path`.
-    fn first_match(&self, path: &str) -> Option<&Route> {
+    fn first_match(&self, path: &str) -> Option<&Rule> {
         // GlobSet returns match indices in ascending order, so the first is the first rule.
         self.globs
             .matches(path)
             .first()
             .and_then(|&i| self.rules.get(i))
-            .map(|rule| &rule.route)
     }
 
     /// One line for the start-up summary: `/admin/** off, /billing/** on (+section), others

@@ -347,7 +347,7 @@ fn missing_sections_and_unknown_top_level_keys() {
             "upstream: missing section [upstream]",
             "intercom: missing section [intercom]",
             "session: missing section [session]",
-            "cache: unknown key (expected one of: server, upstream, intercom, session, logout, routes)",
+            "cache: unknown key (expected one of: server, upstream, intercom, session, logout, routes, admin, log)",
         ]
     );
 }

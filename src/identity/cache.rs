@@ -73,14 +73,19 @@ impl SessionResolver for CachedResolver {
             let lookup = async {
                 match tokio::time::timeout(self.timeout, self.inner.resolve(session)).await {
                     Ok(result) => result,
-                    Err(_) => Err(ResolveError::Store("lookup timed out".into())),
+                    Err(_) => Err(ResolveError::Timeout),
                 }
             };
-            // try_get_with runs one lookup per key at a time; errors are not cached.
-            self.cache
-                .try_get_with(key, lookup)
+            // One lookup per key at a time (waiters share its answer, counted as hits: they
+            // cost the store nothing); errors are not cached.
+            let entry = self
+                .cache
+                .entry(key)
+                .or_try_insert_with(lookup)
                 .await
-                .map_err(|e: Arc<ResolveError>| (*e).clone())
+                .map_err(|e: Arc<ResolveError>| (*e).clone());
+            crate::metrics::cache(entry.as_ref().is_ok_and(|e| !e.is_fresh()));
+            entry.map(|entry| entry.into_value())
         })
     }
 

@@ -27,6 +27,8 @@ const MAX_VERIFIED: u64 = 10_000;
 /// page, and verifying it again would redo the same work with the same answer.
 pub struct JwtResolver {
     key: DecodingKey,
+    /// `previous_keys_*`: tried only when `key` finds the signature wrong.
+    previous_keys: Vec<DecodingKey>,
     validation: Validation,
     fields: FieldMap,
     verified: Option<Cache<[u8; 32], Arc<Verified>>>,
@@ -71,6 +73,7 @@ impl JwtResolver {
         });
         JwtResolver {
             key: config.key.clone(),
+            previous_keys: config.previous_keys.clone(),
             validation,
             fields,
             verified,
@@ -107,7 +110,16 @@ impl JwtResolver {
     /// Full verification; for a token that verified, also until when it stays acceptable
     /// (`None`: not known, so not to be remembered).
     fn verify(&self, token: &str) -> (Resolution, Option<u64>) {
-        match jsonwebtoken::decode::<Value>(token, &self.key, &self.validation) {
+        let mut decoded = jsonwebtoken::decode::<Value>(token, &self.key, &self.validation);
+        // Signed with a key the app used before its rotation: still its session (and an
+        // expired one is expired, not forged).
+        for key in &self.previous_keys {
+            if !matches!(&decoded, Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature)) {
+                break;
+            }
+            decoded = jsonwebtoken::decode::<Value>(token, key, &self.validation);
+        }
+        match decoded {
             Ok(data) => {
                 // `exp` is always validated (and required): jsonwebtoken accepts a token until
                 // `exp + leeway`, and so does the cache.
@@ -226,6 +238,7 @@ mod tests {
     use serde_json::json;
 
     const SECRET: &[u8] = b"app-session-secret";
+    const PREVIOUS: &[u8] = b"the-key-before";
 
     fn resolver(cache_ttl: Duration) -> JwtResolver {
         let config = JwtResolverConfig {
@@ -235,6 +248,7 @@ mod tests {
                 key: "session.jwt.key_env".into(),
                 source: "environment variable K".into(),
             },
+            previous_keys: vec![DecodingKey::from_secret(PREVIOUS)],
             leeway_secs: 0,
         };
         let fields = FieldMap {
@@ -332,5 +346,27 @@ mod tests {
         assert!(uncached.verified.is_none());
         let live = token("u-3", now_secs() + 60);
         assert_eq!(user_id(uncached.resolve_now(&live)).as_deref(), Some("u-3"));
+    }
+
+    #[test]
+    fn a_token_signed_with_a_previous_key_still_names_its_user() {
+        let resolver = resolver(Duration::ZERO);
+        let sign = |key: &[u8], exp: u64| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &json!({"sub": "u-9", "exp": exp}),
+                &EncodingKey::from_secret(key),
+            )
+            .unwrap()
+        };
+        let old = sign(PREVIOUS, now_secs() + 60);
+        assert_eq!(user_id(resolver.resolve_now(&old)).as_deref(), Some("u-9"));
+        // Expired under the previous key is expired: not a signature failure.
+        let (resolution, _) = resolver.verify(&sign(PREVIOUS, now_secs() - 60));
+        assert_eq!(user_id(resolution), None);
+        assert_eq!(
+            user_id(resolver.resolve_now(&sign(b"nobody's", now_secs() + 60))),
+            None
+        );
     }
 }

@@ -185,8 +185,14 @@ impl SessionResolver for LookupResolver {
                 self.inner.probe().await?;
             }
             match &self.source {
+                // Said apart from the resolver's store, which the description names first.
                 #[cfg(feature = "sql")]
-                Source::Sql { store, .. } => store.probe().await,
+                Source::Sql { store, .. } => store.probe().await.map_err(|e| match e {
+                    ResolveError::Store(reason) => {
+                        ResolveError::Store(format!("user lookup: {reason}"))
+                    }
+                    other => other,
+                }),
                 #[cfg(feature = "http-resolver")]
                 Source::Http { .. } => Ok(()),
             }

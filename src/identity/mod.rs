@@ -11,6 +11,8 @@ mod django;
 mod express;
 mod fields;
 mod flask;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 #[cfg(feature = "http-resolver")]
 mod http;
@@ -27,6 +29,7 @@ mod redis;
 mod resolver;
 #[cfg(feature = "sql")]
 mod sql;
+mod status;
 mod stored;
 
 use std::sync::Arc;
@@ -58,6 +61,7 @@ pub use rails::RailsResolver;
 pub use redis::RedisResolver;
 #[cfg(feature = "sql")]
 pub use sql::SqlResolver;
+pub use status::{LookupResult, StoreDown};
 
 use crate::config::{ResolverConfig, SessionConfig};
 use limit::WarnLimiter;
@@ -94,15 +98,20 @@ fn key_list(
 ) -> Vec<Vec<u8>> {
     let mut keys = vec![current.expose().to_vec()];
     if let Some(fallbacks) = fallbacks {
-        let text = String::from_utf8_lossy(fallbacks.expose());
-        keys.extend(
-            text.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(|k| k.as_bytes().to_vec()),
-        );
+        keys.extend(comma_list(fallbacks));
     }
     keys
+}
+
+/// The keys of a comma-listed secret (previous or fallback keys), trimmed, empty ones left
+/// out.
+fn comma_list(list: &crate::config::Secret) -> Vec<Vec<u8>> {
+    String::from_utf8_lossy(list.expose())
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| k.as_bytes().to_vec())
+        .collect()
 }
 
 /// The error for a resolver this build leaves out (a feature turned off).
@@ -257,19 +266,14 @@ impl Identity {
         if !self.resolver.is_remote() {
             return;
         }
-        let store = self.resolver.describe();
-        match tokio::time::timeout(
-            self.timeout.max(Duration::from_secs(2)),
-            self.resolver.probe(),
-        )
-        .await
+        // More time than a lookup gets: a first connection (TLS, a pool) may be slow.
+        match self
+            .probe_store(self.timeout.max(Duration::from_secs(2)))
+            .await
         {
-            Ok(Ok(())) => tracing::info!(%store, "session store reachable"),
-            Ok(Err(e)) => {
-                warn!(%store, error = %e, "session store unreachable at start; pages are served without identity until it answers")
-            }
-            Err(_) => {
-                warn!(%store, "session store did not answer at start; pages are served without identity until it answers")
+            Ok(()) => tracing::info!(store = %self.resolver.describe(), "session store reachable"),
+            Err(down) => {
+                warn!(%down, "session store unreachable at start; pages are served without identity until it answers")
             }
         }
     }
@@ -289,10 +293,15 @@ impl Identity {
     /// Resolves the session these cookies carry without trusting any cached lookup of it:
     /// a response just set it, and may have reused an id the cache knew as someone else.
     pub async fn identify_afresh(&self, headers: &HeaderMap) -> Resolution {
+        self.identify_afresh_traced(headers).await.0
+    }
+
+    /// [`identify_afresh`](Self::identify_afresh), saying how the lookup ended.
+    pub async fn identify_afresh_traced(&self, headers: &HeaderMap) -> (Resolution, LookupResult) {
         if let Some(session) = self.session(headers) {
             self.resolver.forget(session).await;
         }
-        let resolution = self.identify(headers).await;
+        let (resolution, result) = self.identify_traced(headers).await;
         // An app may write the session after its response head left (express-session's
         // auto-save, PHP at script end): "no such session" now is not kept, so the next
         // page asks again.
@@ -301,7 +310,7 @@ impl Identity {
         {
             tokio::spawn(self.resolver.forget(session));
         }
-        resolution
+        (resolution, result)
     }
 
     /// Whether two requests' cookies name the same session: the same cookie value, or values
@@ -319,30 +328,44 @@ impl Identity {
     /// Resolves the user behind the request headers. Any failure (no cookie, a bad or
     /// expired session, a store error, a timeout) is `Anonymous`: fail closed for identity.
     pub async fn identify(&self, headers: &HeaderMap) -> Resolution {
-        let resolution = match self.identify_now(headers) {
-            Some(resolution) => return resolution,
+        self.identify_traced(headers).await.0
+    }
+
+    /// [`identify`](Self::identify), saying how the lookup ended.
+    pub async fn identify_traced(&self, headers: &HeaderMap) -> (Resolution, LookupResult) {
+        let (resolution, result) = match self.identify_now_traced(headers) {
+            Some(identified) => return identified,
             None => self.resolve_in_store(headers).await,
         };
         self.vouch(&resolution);
-        resolution
+        (resolution, result)
     }
 
     /// [`identify`](Self::identify) without a future, when no store needs asking: no
     /// usable session cookie, or a resolver that answers in process (a JWT). `None`: the
     /// store must be asked.
     pub fn identify_now(&self, headers: &HeaderMap) -> Option<Resolution> {
-        let resolution = match self.session(headers) {
-            None => Resolution::Anonymous,
+        self.identify_now_traced(headers)
+            .map(|(resolution, _)| resolution)
+    }
+
+    /// [`identify_now`](Self::identify_now), saying how the lookup ended.
+    pub fn identify_now_traced(&self, headers: &HeaderMap) -> Option<(Resolution, LookupResult)> {
+        let (resolution, result) = match self.session(headers) {
+            None => (Resolution::Anonymous, LookupResult::Anonymous),
             Some(session) => match self.resolver.resolve_in_process(session)? {
-                Ok(resolution) => resolution,
+                Ok(resolution) => {
+                    let result = LookupResult::of(&resolution);
+                    (resolution, result)
+                }
                 Err(e) => {
                     debug!(error = %e, "session not resolved; anonymous");
-                    Resolution::Anonymous
+                    (Resolution::Anonymous, LookupResult::Error)
                 }
             },
         };
         self.vouch(&resolution);
-        Some(resolution)
+        Some((resolution, result))
     }
 
     /// Whichever cache answered, a user means the session passed every check.
@@ -396,30 +419,37 @@ impl Identity {
     }
 
     /// Asks the store, bounded by `session.timeout`; `identify_now` found a session.
-    async fn resolve_in_store(&self, headers: &HeaderMap) -> Resolution {
+    async fn resolve_in_store(&self, headers: &HeaderMap) -> (Resolution, LookupResult) {
         let Some(session) = self.session(headers) else {
-            return Resolution::Anonymous;
+            return (Resolution::Anonymous, LookupResult::Anonymous);
         };
         // The cache bounds its own lookups by `timeout` (so a cancelled lookup never leaves
         // coalesced waiters behind); this outer bound, a little later, covers the rest.
         let bound = self.timeout + OUTER_TIMEOUT_MARGIN;
-        match tokio::time::timeout(bound, self.resolver.resolve(session)).await {
-            Ok(Ok(resolution)) => resolution,
-            Ok(Err(e)) => {
-                if let Some(suppressed) = self.warnings.allow() {
-                    warn!(error = %e, suppressed, "session lookup failed; serving without identity");
-                }
-                Resolution::Anonymous
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(bound, self.resolver.resolve(session)).await;
+        let identified = match answer {
+            Ok(Ok(resolution)) => {
+                let result = LookupResult::of(&resolution);
+                (resolution, result)
             }
-            Err(_) => {
+            Ok(Err(ResolveError::Timeout)) | Err(_) => {
                 if let Some(suppressed) = self.warnings.allow() {
                     warn!(
                         timeout_ms = self.timeout.as_millis() as u64,
                         suppressed, "session lookup timed out; serving without identity"
                     );
                 }
-                Resolution::Anonymous
+                (Resolution::Anonymous, LookupResult::Timeout)
             }
-        }
+            Ok(Err(e)) => {
+                if let Some(suppressed) = self.warnings.allow() {
+                    warn!(error = %e, suppressed, "session lookup failed; serving without identity");
+                }
+                (Resolution::Anonymous, LookupResult::Error)
+            }
+        };
+        crate::metrics::session_lookup(identified.1, started.elapsed());
+        identified
     }
 }

@@ -35,6 +35,8 @@ pub struct RedisResolver {
     key_template: String,
     cookie_format: CookieFormat,
     cookie_secret: Option<Secret>,
+    /// `previous_cookie_secrets_*`, tried after `cookie_secret`.
+    previous_secrets: Vec<Vec<u8>>,
     fields: FieldMap,
     diagnosis: Arc<Diagnosis>,
 }
@@ -113,6 +115,10 @@ impl RedisResolver {
             key_template: config.key.clone(),
             cookie_format: config.cookie_format,
             cookie_secret: config.cookie_secret.clone(),
+            previous_secrets: match &config.previous_cookie_secrets {
+                Some(list) => super::comma_list(list),
+                None => Vec::new(),
+            },
             fields,
             diagnosis,
         })
@@ -131,7 +137,19 @@ impl RedisResolver {
     fn express_session_id(&self, cookie: &str) -> Option<String> {
         let secret = self.cookie_secret.as_ref();
         let diagnosis = &self.diagnosis;
-        match express_session_id(cookie, secret.map(Secret::expose)) {
+        let verified = express_session_id(cookie, secret.map(Secret::expose)).or_else(|e| {
+            // Signed with a secret the app used before (express-session's `secret: [new,
+            // old]`): still its session.
+            match e {
+                ExpressCookieError::BadSignature => self
+                    .previous_secrets
+                    .iter()
+                    .find_map(|old| express_session_id(cookie, Some(old)).ok())
+                    .ok_or(e),
+                _ => Err(e),
+            }
+        });
+        match verified {
             Ok(sid) => {
                 diagnosis.passed(Check::Format);
                 if secret.is_some() {

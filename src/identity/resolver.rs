@@ -24,6 +24,9 @@ pub enum ResolveError {
     /// The session store or introspection endpoint failed.
     #[error("session store error: {0}")]
     Store(String),
+    /// The session store did not answer within `session.timeout`.
+    #[error("session lookup timed out")]
+    Timeout,
 }
 
 /// A boxed, `Send` resolution future (the trait stays object safe).

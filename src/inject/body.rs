@@ -1,6 +1,8 @@
 //! The body of every response that passes the layer: the inner service's own, untouched
-//! (the identity variant), the same page with the snippet in, or a short body the layer
-//! wrote itself (the token endpoint's JSON).
+//! (the identity variant, or a page load that passed, with why), the same page with the
+//! snippet in, or a short body the layer wrote itself (the token endpoint's JSON). The body
+//! also tells what became of its page ([`InjectBody::injection`]): it travels with the
+//! response at no cost, where an extension would allocate a map per page.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::BoxError;
 
+use super::outcome::{Injection, PassReason};
 use super::stream::RewriteBody;
 
 pin_project! {
@@ -21,6 +24,12 @@ pin_project! {
         Identity {
             #[pin]
             inner: B,
+        },
+        /// The inner service's body, untouched: a page load that did not get the snippet.
+        Passed {
+            #[pin]
+            inner: B,
+            reason: PassReason,
         },
         /// The page with the snippet inserted. Boxed: the rewriter's state is over a
         /// kilobyte, and a response is moved several times on its way out.
@@ -47,6 +56,22 @@ impl<B> InjectBody<B> {
         InjectBody::Identity { inner }
     }
 
+    /// A page load's body, passed through for `reason`.
+    pub(super) fn passed(inner: B, reason: PassReason) -> Self {
+        InjectBody::Passed { inner, reason }
+    }
+
+    /// What became of the page this body belongs to: `None` when the request was no page
+    /// load (an asset, an API call, the token endpoint). A rewritten page's outcome is
+    /// settled as its body streams: read it once the body is done.
+    pub fn injection(&self) -> Option<Injection> {
+        match self {
+            InjectBody::Identity { .. } | InjectBody::Full { .. } => None,
+            InjectBody::Passed { reason, .. } => Some(Injection::decided(Err(*reason))),
+            InjectBody::Rewritten { inner } => Some(Injection::by_body(inner.result())),
+        }
+    }
+
     /// A body of the layer's own.
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
@@ -69,7 +94,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
-            InjectBodyProj::Identity { inner } => inner.poll_frame(cx).map_err(Into::into),
+            InjectBodyProj::Identity { inner } | InjectBodyProj::Passed { inner, .. } => {
+                inner.poll_frame(cx).map_err(Into::into)
+            }
             InjectBodyProj::Rewritten { inner } => inner.as_mut().poll_frame(cx),
             InjectBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
@@ -77,7 +104,9 @@ where
 
     fn is_end_stream(&self) -> bool {
         match self {
-            InjectBody::Identity { inner } => inner.is_end_stream(),
+            InjectBody::Identity { inner } | InjectBody::Passed { inner, .. } => {
+                inner.is_end_stream()
+            }
             InjectBody::Rewritten { inner } => inner.is_end_stream(),
             InjectBody::Full { data } => data.is_none(),
         }
@@ -85,7 +114,7 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            InjectBody::Identity { inner } => inner.size_hint(),
+            InjectBody::Identity { inner } | InjectBody::Passed { inner, .. } => inner.size_hint(),
             InjectBody::Rewritten { inner } => inner.size_hint(),
             InjectBody::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))

@@ -101,6 +101,11 @@ pub struct Facts<'a> {
     /// The verified user, if the session named one (`None` for visitors and requests not
     /// identified).
     pub user: Option<Who<'a>>,
+    /// The session could not be resolved (its store failed or was slow): whom it names is
+    /// unknown, so the page neither boots anyone nor shuts down the Messenger the browser
+    /// booted for its user (an outage must not end every user's Messenger). A pending
+    /// logout's shutdown still runs: it needs no one's identity.
+    pub identity_unknown: bool,
 }
 
 impl<'a> Facts<'a> {
@@ -109,7 +114,7 @@ impl<'a> Facts<'a> {
     pub fn target(&self) -> Option<Who<'a>> {
         match self.user {
             Some(who) => Some(who),
-            None if self.request.boot_visitors => Some(Who::Visitor),
+            None if self.request.boot_visitors && !self.identity_unknown => Some(Who::Visitor),
             None => None,
         }
     }
@@ -119,10 +124,11 @@ impl<'a> Facts<'a> {
     pub fn shutdown_first(&self) -> bool {
         let target = self.target().map(Who::marker);
         self.request.pending_shutdown
-            || self
-                .request
-                .booted_for
-                .is_some_and(|booted| Some(booted) != target)
+            || (!self.identity_unknown
+                && self
+                    .request
+                    .booted_for
+                    .is_some_and(|booted| Some(booted) != target))
     }
 
     /// The page may get a snippet (a boot or a shutdown to run).

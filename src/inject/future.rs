@@ -18,15 +18,15 @@ use super::InjectBody;
 use super::layer::{Plan, Shared, forward};
 use super::respond::{Next, respond};
 use super::token::TokenAnswer;
-use crate::identity::Resolution;
+use crate::identity::{LookupResult, Resolution};
 
 /// The identification of a request's session: gives back the request and what it needs to
 /// go on.
 type Identifying<S, ReqB> =
-    Pin<Box<dyn Future<Output = (Request<ReqB>, Resolution, S, Plan)> + Send>>;
+    Pin<Box<dyn Future<Output = (Request<ReqB>, (Resolution, LookupResult), S, Plan)> + Send>>;
 
 /// The identification of the session a response sets.
-type Reidentifying = Pin<Box<dyn Future<Output = Resolution> + Send>>;
+type Reidentifying = Pin<Box<dyn Future<Output = (Resolution, LookupResult)> + Send>>;
 
 pin_project! {
     #[project = StateProj]
@@ -111,7 +111,9 @@ where
                             let plan = std::mem::take(plan);
                             let identity = this.shared.clone();
                             // In-process sessions (a JWT) need no future.
-                            if let Some(resolution) = identity.identity.identify_now(&cookies) {
+                            if let Some(resolution) =
+                                identity.identity.identify_now_traced(&cookies)
+                            {
                                 let mut plan = plan;
                                 plan.reidentified(this.shared, resolution);
                                 let next = respond(this.shared, &plan, response);
@@ -119,7 +121,7 @@ where
                                 return Poll::Ready(Ok(next.into_response()));
                             }
                             let reidentifying = Box::pin(async move {
-                                identity.identity.identify_afresh(&cookies).await
+                                identity.identity.identify_afresh_traced(&cookies).await
                             });
                             this.state.set(State::Reidentifying {
                                 reidentifying,

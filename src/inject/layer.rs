@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
+
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response};
 use serde_json::{Map, Value};
@@ -14,21 +16,19 @@ use tower::{Layer, Service};
 use super::config::InjectConfig;
 use super::decide::{self, Facts, RequestFacts, Step, Who};
 use super::future::ResponseFuture;
-use super::memo::HeadMemo;
-use super::scan::MessengerMarkers;
+use super::shared::CurrentIdentity;
+pub(super) use super::shared::Shared;
 use super::token::TokenEndpoint;
 use super::{InjectBody, is_page_request};
-use crate::config::Routes;
-use crate::identity::{Identity, Resolution, User, with_session_cookie};
-use crate::intercom::{AnonymousPolicy, IdentityMode, IntercomHosts, Loader, Messenger};
-use crate::logout::Logout;
-use crate::net::Downstream;
+use crate::identity::{LookupResult, Resolution, User, with_session_cookie};
 
 /// Puts the Intercom Messenger, in secure mode, on the HTML pages of the service it wraps.
-/// Built once from an [`InjectConfig`]; cheap to clone. See the [module docs](super).
+/// Built from an [`InjectConfig`], and given a new one by [`reload`](Self::reload); cheap
+/// to clone (clones and the services they make share the config). See the
+/// [module docs](super).
 #[derive(Clone)]
 pub struct InjectLayer {
-    shared: Arc<Shared>,
+    shared: Arc<ArcSwap<Shared>>,
 }
 
 /// The service [`InjectLayer`] makes: injects into `S`'s pages, and answers the token
@@ -36,101 +36,37 @@ pub struct InjectLayer {
 #[derive(Clone)]
 pub struct Inject<S> {
     inner: S,
-    shared: Arc<Shared>,
-}
-
-/// What every request of one layer shares, built once.
-pub(super) struct Shared {
-    pub(super) identity: Identity,
-    pub(super) messenger: Messenger,
-    pub(super) routes: Routes,
-    pub(super) boot_visitors: bool,
-    pub(super) hosts: Arc<IntercomHosts>,
-    /// What shows a page already loads the Messenger.
-    pub(super) markers: Arc<MessengerMarkers>,
-    /// Heads parsed before, shared by all pages.
-    pub(super) memo: Arc<HeadMemo>,
-    /// The loader for `widget_url`, rendered once.
-    pub(super) loader: Loader,
-    pub(super) logout: Logout,
-    /// The token endpoint's path (JWT mode only: `user_hash` never expires).
-    pub(super) token_path: Option<String>,
-    pub(super) token_refresh: bool,
-    pub(super) spa_updates: bool,
-    pub(super) token_ttl_secs: u64,
-    secure_cookies: Option<bool>,
-}
-
-impl Shared {
-    /// Whether the layer's cookies for this request get `Secure`: as configured, else as
-    /// the server says the client came ([`Downstream`]), else as the request URI says (h2's
-    /// `:scheme`, an absolute-form target).
-    pub(super) fn secure<B>(&self, request: &Request<B>) -> bool {
-        self.secure_cookies
-            .unwrap_or_else(|| match request.extensions().get::<Downstream>() {
-                Some(downstream) => downstream.scheme == "https",
-                None => request.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
-            })
-    }
-
-    /// The app's session cookie.
-    pub(super) fn session_cookie(&self) -> &str {
-        self.identity.cookie_name()
-    }
+    /// Loaded once per request: a request is served under one config from start to end.
+    shared: Arc<ArcSwap<Shared>>,
 }
 
 impl InjectLayer {
     /// Prepares everything the layer needs once: the signing key, the snippet's loader, the
     /// CSP hosts of the region, the marker key.
     pub fn new(config: InjectConfig) -> Self {
-        let config = config.sanitized();
-        let widget_url = config
-            .widget_url
-            .unwrap_or_else(|| format!("https://widget.intercom.io/widget/{}", config.app_id));
-        let token_path = match config.mode {
-            IdentityMode::Jwt => config.token_path,
-            IdentityMode::UserHash => None,
-        };
-        let logout = Logout::new(
-            &config.logout,
-            config.identity.cookie_name(),
-            &config.app_id,
-            config.cookie_domain.as_deref(),
-            &config.secret,
-        );
-        let messenger = Messenger::new(
-            &config.app_id,
-            &config.secret,
-            config.region,
-            config.mode,
-            config.token_ttl,
-        );
         InjectLayer {
-            shared: Arc::new(Shared {
-                identity: config.identity,
-                messenger,
-                routes: config.routes,
-                boot_visitors: config.anonymous == AnonymousPolicy::Boot,
-                hosts: Arc::new(IntercomHosts::new(
-                    config.region,
-                    origin_of(&widget_url).as_deref(),
-                )),
-                markers: Arc::new(MessengerMarkers::new(&widget_url)),
-                memo: Arc::new(HeadMemo::default()),
-                loader: Loader::new(&widget_url),
-                logout,
-                token_path,
-                token_refresh: config.token_refresh,
-                spa_updates: config.spa_updates,
-                token_ttl_secs: config.token_ttl.as_secs(),
-                secure_cookies: config.secure_cookies,
-            }),
+            shared: Arc::new(ArcSwap::from_pointee(Shared::new(config))),
         }
     }
 
-    /// The session resolver, for start-up checks (is the store reachable?) and log lines.
-    pub fn identity(&self) -> &Identity {
-        &self.shared.identity
+    /// Puts `config` in the place of the current one, for every service this layer (or a
+    /// clone) made: requests that started carry on with the config they started with, and
+    /// the next ones get `config`. Markers the previous config's Messenger secret signed
+    /// stay accepted
+    /// ([`Logout::succeeding`](crate::logout::Logout::succeeding)). One reload at a time.
+    pub fn reload(&self, config: InjectConfig) {
+        let previous = self.shared.load_full();
+        let mut next = Shared::new(config);
+        next.logout = next.logout.succeeding(&previous.logout);
+        // Where a head's snippet goes depends on its bytes only.
+        next.memo = previous.memo.clone();
+        self.shared.store(Arc::new(next));
+    }
+
+    /// The session resolver in use, for start-up checks (is the store reachable?) and log
+    /// lines.
+    pub fn identity(&self) -> CurrentIdentity {
+        CurrentIdentity(self.shared.load_full())
     }
 
     /// The token endpoint on its own. The layer answers `token_path` itself, and pages
@@ -152,12 +88,6 @@ impl<S> Layer<S> for InjectLayer {
     }
 }
 
-/// `scheme://host[:port]` of a URL, for CSP.
-fn origin_of(url: &str) -> Option<String> {
-    let uri: http::Uri = url.parse().ok()?;
-    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
-}
-
 /// What the request taught the layer, kept (owned) for the response.
 #[derive(Default)]
 pub(super) struct Plan {
@@ -173,6 +103,8 @@ pub(super) struct Plan {
     session_cookies: Option<Vec<HeaderValue>>,
     /// The verified user and their marker.
     user: Option<(User, String)>,
+    /// How the session lookup ended (why a page has no user).
+    pub(super) lookup: LookupResult,
     /// The route's static attributes (only for requests that are identified).
     pub(super) attributes: Map<String, Value>,
     /// The proxy's cookies get `Secure`.
@@ -200,6 +132,7 @@ impl Plan {
                 .user
                 .as_ref()
                 .map(|(user, marker)| Who::User { user, marker }),
+            identity_unknown: matches!(self.lookup, LookupResult::Error | LookupResult::Timeout),
         }
     }
 }
@@ -224,7 +157,9 @@ where
         // The clone takes the place of the service that was polled ready (tower's rule).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = &self.shared;
+        // The one read of the current config (an atomic load).
+        let current = self.shared.load_full();
+        let shared = &current;
         if let Some(trust) = shared.identity.header_trust() {
             // Before anything reads them, and so that the app never sees them either.
             trust.screen(&mut request);
@@ -247,8 +182,8 @@ where
         };
         let identify = match decide::step(&facts) {
             Step::Token => {
-                let answer = TokenEndpoint::new(shared.clone()).answer(request);
-                return ResponseFuture::token(answer, shared.clone());
+                let answer = super::token::answer(shared.clone(), request);
+                return ResponseFuture::token(answer, current);
             }
             Step::Forward { identify } => identify,
         };
@@ -264,6 +199,7 @@ where
                 .session_cookie
                 .then(|| headers.get_all(header::COOKIE).iter().cloned().collect()),
             user: None,
+            lookup: LookupResult::Anonymous,
             attributes: if identify {
                 route.attributes.clone()
             } else {
@@ -273,24 +209,27 @@ where
             reidentified: false,
         };
         let resolution = match identify {
-            false => Resolution::Anonymous,
-            true => match shared.identity.identify_now(headers) {
+            false => (Resolution::Anonymous, LookupResult::Anonymous),
+            true => match shared.identity.identify_now_traced(headers) {
                 Some(resolution) => resolution,
                 // A store must be asked: wait for it before calling the inner service.
                 None => {
                     let identifying = shared.clone();
                     return ResponseFuture::identifying(
                         Box::pin(async move {
-                            let resolution = identifying.identity.identify(request.headers()).await;
+                            let resolution = identifying
+                                .identity
+                                .identify_traced(request.headers())
+                                .await;
                             (request, resolution, inner, plan)
                         }),
-                        shared.clone(),
+                        current,
                     );
                 }
             },
         };
         let calling = forward(shared, inner, request, plan, resolution);
-        ResponseFuture::calling(calling, shared.clone())
+        ResponseFuture::calling(calling, current)
     }
 }
 
@@ -301,7 +240,7 @@ pub(super) fn forward<S, ReqB, ResB>(
     mut inner: S,
     mut request: Request<ReqB>,
     mut plan: Plan,
-    resolution: Resolution,
+    resolution: (Resolution, LookupResult),
 ) -> (S::Future, Plan)
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -319,10 +258,19 @@ where
 
 impl Plan {
     /// Records who the session named.
-    fn identified(&mut self, shared: &Shared, resolution: Resolution) {
+    fn identified(&mut self, shared: &Shared, (resolution, lookup): (Resolution, LookupResult)) {
+        self.lookup = lookup;
         self.user = match resolution {
             Resolution::User(user) => {
                 let marker = shared.logout.booted_for(Some(&user.id));
+                // A record made for this user under a key a reload retired is this user's:
+                // no shutdown because the Messenger secret was rotated.
+                if let Some(booted) = self.booted_for.as_mut()
+                    && *booted != marker
+                    && shared.logout.records_user(booted, &user.id, &marker)
+                {
+                    booted.clone_from(&marker);
+                }
                 Some((user, marker))
             }
             Resolution::Anonymous => None,
@@ -330,7 +278,7 @@ impl Plan {
     }
 
     /// Records who the session set by the response names: the page is for them.
-    pub(super) fn reidentified(&mut self, shared: &Shared, resolution: Resolution) {
+    pub(super) fn reidentified(&mut self, shared: &Shared, resolution: (Resolution, LookupResult)) {
         self.identified(shared, resolution);
         self.reidentified = true;
     }

@@ -44,11 +44,13 @@ mod future;
 mod layer;
 mod markup;
 mod memo;
+mod outcome;
 mod page;
 mod parser;
 mod respond;
 mod rewrite;
 mod scan;
+mod shared;
 mod stream;
 mod token;
 
@@ -61,8 +63,10 @@ pub use decide::{Outcome, decide};
 pub use future::ResponseFuture;
 pub use layer::{Inject, InjectLayer};
 pub use memo::HeadMemo;
+pub use outcome::{Injection, PassReason};
 pub use rewrite::{PagePlan, PageRewriter, RewriteError};
 pub use scan::MessengerMarkers;
+pub use shared::CurrentIdentity;
 pub use stream::RewriteBody;
 pub use token::TokenEndpoint;
 
@@ -85,6 +89,12 @@ pub fn is_page_request(headers: &HeaderMap) -> bool {
             accept.trim() == "*/*" || contains("text/html") || contains("application/xhtml+xml")
         }
     }
+}
+
+/// Whether a response head is a page the snippet can go into (`Ok`), else why not: the check
+/// the layer makes on the app's answer, for tools that explain its choices (`explain`).
+pub fn page_check(status: http::StatusCode, headers: &HeaderMap) -> Result<(), PassReason> {
+    page::rewritable_page(status, headers).map(|_| ())
 }
 
 #[cfg(test)]

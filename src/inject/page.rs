@@ -12,6 +12,7 @@ use super::InjectBody;
 use super::codec::Coding;
 use super::csp::{self, CspContext};
 use super::memo::HeadMemo;
+use super::outcome::PassReason;
 use super::rewrite::{PagePlan, PageRewriter};
 use super::scan::MessengerMarkers;
 use super::stream::RewriteBody;
@@ -28,27 +29,38 @@ pub(super) struct PageFormat {
     coding: Coding,
 }
 
-/// `Some` when the response is a page the snippet can go into: 2xx (not 204/206), HTML,
-/// not a download, in a charset and a content coding we can handle.
-pub(super) fn rewritable_page(status: StatusCode, headers: &HeaderMap) -> Option<PageFormat> {
-    if !status.is_success()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::PARTIAL_CONTENT
-        || headers.contains_key(header::CONTENT_RANGE)
-    {
-        return None;
+/// `Ok` when the response is a page the snippet can go into: 2xx (not 204/206), HTML,
+/// not a download, in a charset and a content coding we can handle; else why not.
+pub(super) fn rewritable_page(
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Result<PageFormat, PassReason> {
+    if !status.is_success() {
+        return Err(PassReason::Not2xx);
     }
-    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    if !is_html(content_type) || is_attachment(headers) {
+    if status == StatusCode::NO_CONTENT {
+        return Err(PassReason::NoContent);
+    }
+    if status == StatusCode::PARTIAL_CONTENT || headers.contains_key(header::CONTENT_RANGE) {
+        return Err(PassReason::PartialContent);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(PassReason::NotHtml)?;
+    if !is_html(content_type) {
+        return Err(PassReason::NotHtml);
+    }
+    if is_attachment(headers) {
         // A download must stay the app's file and must not carry a token.
-        return None;
+        return Err(PassReason::Attachment);
     }
     let Some(encoding) = page_encoding(content_type) else {
         debug!(
             content_type,
             "page charset cannot be parsed; passed through"
         );
-        return None;
+        return Err(PassReason::UnknownEncoding);
     };
     let mut codings = headers.get_all(header::CONTENT_ENCODING).iter();
     let coding_header = codings.next().map(|v| v.to_str().unwrap_or("?"));
@@ -59,9 +71,9 @@ pub(super) fn rewritable_page(status: StatusCode, headers: &HeaderMap) -> Option
     };
     let Some(coding) = coding else {
         debug!(coding = ?coding_header, "content coding cannot be decoded; passed through");
-        return None;
+        return Err(PassReason::UnknownEncoding);
     };
-    Some(PageFormat { encoding, coding })
+    Ok(PageFormat { encoding, coding })
 }
 
 /// Puts `snippet` into the page: CSP and cache headers fixed, body wrapped.

@@ -17,6 +17,7 @@ use tracing::debug;
 
 use super::csp::{self, CspContext};
 use super::markup::charref::{decode_attribute, encode_attribute};
+use super::outcome::{PageResult, PassReason};
 use crate::intercom::{IntercomHosts, Snippet};
 
 /// The selectors, parsed once: lol_html's `element!` would parse them for every page.
@@ -65,16 +66,28 @@ pub(super) struct InsertState {
     pub(super) even_if_present: bool,
     /// The nonce our `<script>` carries: from the CSP header, else from a `<meta>` CSP.
     pub(super) nonce: Mutex<Option<String>>,
+    /// What became of the page, for the metrics and the access log.
+    pub(super) result: Arc<PageResult>,
 }
 
 impl InsertState {
     /// True exactly once, for the handler that should insert the snippet.
     pub(super) fn claim(&self) -> bool {
         if self.present.load(Ordering::Relaxed) && !self.even_if_present {
-            self.done.store(true, Ordering::Relaxed);
+            self.pass(PassReason::MessengerPresent);
             return false;
         }
-        !self.done.swap(true, Ordering::Relaxed)
+        let first = !self.done.swap(true, Ordering::Relaxed);
+        if first {
+            self.result.decide(Ok(()));
+        }
+        first
+    }
+
+    /// The insertion is decided against: the page goes without the snippet.
+    pub(super) fn pass(&self, reason: PassReason) {
+        self.done.store(true, Ordering::Relaxed);
+        self.result.decide(Err(reason));
     }
 
     pub(super) fn html(&self) -> String {
@@ -106,13 +119,13 @@ fn meta_csp(state: &InsertState, el: &mut SendElement<'_, '_>) {
         (Some(true), Some(content)) => content,
         (None, Some(_)) => {
             debug!("<meta http-equiv> cannot be read; page passed through without the snippet");
-            state.done.store(true, Ordering::Relaxed);
+            state.pass(PassReason::CspUnreadable);
             return;
         }
     };
     let Some(policy) = decode_attribute(&content) else {
         debug!("<meta> CSP cannot be read; page passed through without the snippet");
-        state.done.store(true, Ordering::Relaxed);
+        state.pass(PassReason::CspUnreadable);
         return;
     };
     let mut nonce = state.nonce.lock().unwrap_or_else(PoisonError::into_inner);

@@ -9,10 +9,13 @@ use tower::BoxError;
 use tracing::{debug, warn};
 
 use super::InjectBody;
-use super::decide::{Outcome, ResponseFacts, Who, decide};
+use super::decide::{Facts, Outcome, ResponseFacts, Who, decide};
 use super::layer::{Plan, Shared};
+use super::outcome::{self, PassReason};
 use super::page::{insert, rewritable_page};
+use crate::identity::LookupResult;
 use crate::intercom::{Boot, Refresh, Snippet};
+use crate::metrics::{self, LogoutShape};
 
 /// Seconds until a page refreshes its token: at 80% of its life, and not more often than
 /// every 5 seconds.
@@ -64,11 +67,14 @@ where
     };
     // Only an answer that may get a snippet, or may be a logout, or sets a session, is looked
     // at further: the rest (assets, routes that do not inject) pass without a charset parse.
-    let format =
-        match facts.injects() || request.logout_path || request.session_cookie || set.is_some() {
-            true => rewritable_page(response.status(), headers),
-            false => None,
-        };
+    let looked = facts.injects() || request.logout_path || request.session_cookie || set.is_some();
+    let (format, not_page) = match looked {
+        true => match rewritable_page(response.status(), headers) {
+            Ok(format) => (Some(format), None),
+            Err(reason) => (None, Some(reason)),
+        },
+        false => (None, None),
+    };
     let post = *request.method == http::Method::POST;
     let new_session = match set {
         // A visitor's GET given a fresh session (Laravel gives every visitor one) is their
@@ -93,6 +99,7 @@ where
         clears_session_cookie: shared.logout.clears_session(headers),
     };
     let outcome = decide(&facts, &response_facts);
+    count_events(&facts, &outcome, response.status());
     if outcome.is_logout() {
         debug!("logout response: shutting the Messenger down");
         if let Some(cookies) = plan.session_cookies() {
@@ -116,15 +123,19 @@ where
             let cookies = new_session.unwrap_or_default();
             return Next::Reidentify { response, cookies };
         }
-        (Outcome::Pass, _) => return Next::Respond(response.map(InjectBody::identity)),
-        (Outcome::LogoutElsewhere, _) => response.map(InjectBody::identity),
+        (Outcome::Pass, _) => {
+            let reason = pass_reason(plan, &facts, not_page);
+            return Next::Respond(response.map(|body| passed(&facts, body, reason)));
+        }
+        (Outcome::LogoutElsewhere, _) => response.map(|body| passed(&facts, body, not_page)),
         // `decide` gives the other outcomes to pages only.
         (_, None) => return Next::Respond(response.map(InjectBody::identity)),
         (outcome, Some(format)) => {
             let (head, script) = outcome.marker_changes(&facts).split(outcome.shuts_down());
             let after_shutdown = shared.logout.script(&script, plan.secure);
             let Some(snippet) = snippet(shared, plan, &outcome, &after_shutdown) else {
-                return Next::Respond(response.map(InjectBody::identity));
+                let reason = Some(PassReason::SignError);
+                return Next::Respond(response.map(|body| passed(&facts, body, reason)));
             };
             // A shutdown goes in even where the page loads Intercom itself: it must run.
             let shutdown = outcome.shuts_down();
@@ -142,6 +153,64 @@ where
         plan.secure,
     );
     Next::Respond(response)
+}
+
+/// Counts the logouts and user switches a decision makes.
+fn count_events(facts: &Facts<'_>, outcome: &Outcome<'_>, status: http::StatusCode) {
+    match outcome {
+        Outcome::LogoutPage { .. } => metrics::logout(LogoutShape::Html),
+        Outcome::LogoutElsewhere if status.is_redirection() => {
+            metrics::logout(LogoutShape::Redirect)
+        }
+        Outcome::LogoutElsewhere => metrics::logout(LogoutShape::Other),
+        // Booted for someone else (not only a pending logout's shutdown).
+        Outcome::ShutdownThenBoot(who)
+            if facts
+                .request
+                .booted_for
+                .is_some_and(|booted| booted != who.marker()) =>
+        {
+            metrics::user_switch()
+        }
+        _ => {}
+    }
+}
+
+/// Why a page load passed, decided from the head: the route, the logout path, then whom
+/// the session named (a page could get nothing without someone to boot for), then the
+/// response (`not_page`, when it was looked at).
+fn pass_reason(plan: &Plan, facts: &Facts<'_>, not_page: Option<PassReason>) -> Option<PassReason> {
+    let request = &facts.request;
+    if !request.route_injects {
+        return Some(PassReason::RouteOff);
+    }
+    if request.logout_path {
+        return Some(PassReason::LogoutPath);
+    }
+    if facts.target().is_none() && !facts.shutdown_first() {
+        return Some(match (request.session_cookie, plan.lookup) {
+            (false, _) => PassReason::NoSession,
+            (true, LookupResult::Error) => PassReason::ResolverError,
+            (true, LookupResult::Timeout) => PassReason::ResolverTimeout,
+            (true, LookupResult::User | LookupResult::Anonymous) => PassReason::Visitor,
+        });
+    }
+    not_page
+}
+
+/// The body of a response passed through; a page load's records why, and is counted
+/// (requests that are not page loads are not).
+fn passed<B>(facts: &Facts<'_>, body: B, reason: Option<PassReason>) -> InjectBody<B> {
+    let request = &facts.request;
+    let navigation =
+        matches!(*request.method, http::Method::GET | http::Method::POST) && request.page_request;
+    match (navigation, reason) {
+        (true, Some(reason)) => {
+            outcome::count(Err(reason));
+            InjectBody::passed(body, reason)
+        }
+        _ => InjectBody::identity(body),
+    }
 }
 
 /// The snippet `outcome` asks for; `None` when the user's settings cannot be signed (the

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::markup::lexer::Lexer;
 use super::memo::HeadMemo;
+use super::outcome::{PageResult, PassReason};
 use super::parser::{InsertState, SharedSink, build_parser};
 use super::scan::{MessengerMarkers, MessengerScan, head_end_hint};
 use crate::intercom::IntercomHosts;
@@ -68,6 +69,7 @@ impl PageRewriter {
             present: AtomicBool::new(false),
             even_if_present: plan.even_if_present,
             nonce: Mutex::new(plan.nonce),
+            result: Arc::default(),
         });
         PageRewriter {
             parser: None,
@@ -80,6 +82,11 @@ impl PageRewriter {
             lexer: Lexer::default(),
             memo: plan.memo,
         }
+    }
+
+    /// What becomes of the page (settled as the rewriter goes).
+    pub(super) fn result(&self) -> Arc<PageResult> {
+        self.state.result.clone()
     }
 
     /// The lol_html rewriter, built on first use.
@@ -146,6 +153,7 @@ impl PageRewriter {
             self.state.write_html(out);
             out.extend_from_slice(&head[at..]);
             self.state.done.store(true, Ordering::Relaxed);
+            self.state.result.decide(Ok(()));
             return Ok(());
         }
         // Rendered before parsing: a head whose `<meta>` CSP supplies a nonce gives a
@@ -181,6 +189,7 @@ impl PageRewriter {
                     "HTML parser memory cap reached before the insertion point; page passed through"
                 );
                 self.bailed_out = true;
+                self.state.result.decide(Err(PassReason::ParserBailout));
                 self.sink.drain_into(out);
                 Ok(())
             }
@@ -204,7 +213,7 @@ impl PageRewriter {
             // Inside a tag, an attribute, a comment, raw text, a template or foreign content,
             // the snippet (and its JWT) would be read as part of that: the page goes as it is.
             debug!("the page ends inside markup; passed through without the snippet");
-            self.state.done.store(true, Ordering::Relaxed);
+            self.state.pass(PassReason::NoInsertionPoint);
         }
         let result = match self.parser {
             Some(parser) => parser.end(),

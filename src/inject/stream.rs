@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use tracing::warn;
 
 use super::codec::{Decoder, Encoder};
 use super::decoder::ExpansionLimit;
+use super::outcome::PageResult;
 use super::rewrite::PageRewriter;
 use super::scan::head_end_hint;
 use tower::BoxError;
@@ -72,6 +74,8 @@ pin_project! {
         phase: Phase,
         // When the body last started work without having yielded since.
         since: Option<Instant>,
+        // What became of the page (the rewriter settles it; it is dropped once done).
+        result: Arc<PageResult>,
     }
 }
 
@@ -86,6 +90,7 @@ impl<B> RewriteBody<B> {
         RewriteBody {
             inner,
             decoder,
+            result: rewriter.result(),
             rewriter: Some(rewriter),
             encoder,
             pending: None,
@@ -110,6 +115,11 @@ fn undecodable(err: std::io::Error) -> BoxError {
 }
 
 impl<B> RewriteBody<B> {
+    /// What became of the page so far.
+    pub(super) fn result(&self) -> Arc<PageResult> {
+        self.result.clone()
+    }
+
     /// A chunk of an uncompressed page: rewritten until the snippet is in, then passed on
     /// as it came (the rest of the chunk that held the insertion point is returned apart,
     /// so that it is not copied either).

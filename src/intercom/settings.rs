@@ -136,6 +136,7 @@ impl Messenger {
         mac.update(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut token);
+        crate::metrics::jwt_signed();
         Ok(token)
     }
 

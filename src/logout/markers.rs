@@ -8,11 +8,11 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use hmac::Mac;
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
 
 use super::Logout;
+use super::keys::SIGNATURE_BYTES;
 use crate::identity::cookie_values;
 use crate::intercom::escape_json_for_script;
 
@@ -42,8 +42,6 @@ pub struct MarkerChanges<'a> {
     pub expire_intercom_session: bool,
 }
 
-/// Bytes of HMAC-SHA256 kept in a marker's signature (128 bits).
-const SIGNATURE_BYTES: usize = 16;
 /// A pending shutdown dated this far in the future is forged (clocks of replicas differ by
 /// less).
 const MAX_CLOCK_AHEAD_SECS: u64 = 300;
@@ -72,7 +70,7 @@ impl MarkerChanges<'_> {
     }
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -83,12 +81,7 @@ impl Logout {
     pub fn booted_for(&self, user_id: Option<&str>) -> String {
         match user_id {
             None => VISITOR_MARKER.to_string(),
-            Some(id) => self.recall.marker(id, || {
-                let mut mac = self.marker_key.clone();
-                mac.update(id.as_bytes());
-                let digest = mac.finalize().into_bytes();
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
-            }),
+            Some(id) => self.recall.marker(id, || self.keys.marker(id)),
         }
     }
 
@@ -233,17 +226,11 @@ impl Logout {
 
     /// `value.signature`, the signature binding the value to the cookie's name.
     fn sign(&self, name: &str, value: &str) -> String {
-        let mut mac = self.signing_key.clone();
-        mac.update(name.as_bytes());
-        mac.update(b"=");
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let signature =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..SIGNATURE_BYTES]);
-        format!("{value}.{signature}")
+        self.keys.sign(name, value)
     }
 
-    /// The value of a signed marker, when its signature holds.
+    /// The value of a signed marker, when its signature holds under the current key or
+    /// one a reload retired.
     fn verified<'v>(&self, name: &str, signed: &'v str) -> Option<&'v str> {
         let (value, signature) = signed.rsplit_once('.')?;
         let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -252,12 +239,12 @@ impl Logout {
         if signature.len() != SIGNATURE_BYTES {
             return None;
         }
-        let mut mac = self.signing_key.clone();
-        mac.update(name.as_bytes());
-        mac.update(b"=");
-        mac.update(value.as_bytes());
-        mac.verify_truncated_left(&signature).ok()?;
-        Some(value)
+        let holds = self.keys.holds(name, value, &signature)
+            || self
+                .retired
+                .iter()
+                .any(|r| r.keys().holds(name, value, &signature));
+        holds.then_some(value)
     }
 }
 

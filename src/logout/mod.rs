@@ -8,18 +8,20 @@
 //!   whom the Messenger was booted for; when the next page is for someone else, it shuts
 //!   the Messenger down before booting.
 
+mod keys;
 mod markers;
 mod recall;
 
-use hmac::{Hmac, Mac};
+use std::sync::Arc;
+
 use http::HeaderMap;
 use http::header;
-use sha2::Sha256;
 
+use markers::now_secs;
 pub use markers::{BOOTED_FOR_COOKIE, MarkerChanges, PENDING_SHUTDOWN_COOKIE, VISITOR_MARKER};
 
 use crate::config::LogoutConfig;
-use crate::crypto::{Secret, keyed_hmac};
+use crate::crypto::Secret;
 
 /// Logout detection and the proxy's own cookies.
 pub struct Logout {
@@ -28,12 +30,13 @@ pub struct Logout {
     session_cookie: String,
     intercom_session_cookie: String,
     cookie_domain: Option<String>,
-    /// Makes the booted-for record of a user id.
-    marker_key: Hmac<Sha256>,
-    /// Signs the marker cookies.
-    signing_key: Hmac<Sha256>,
-    /// Markers and signatures already computed.
-    recall: recall::Recall,
+    /// Make the booted-for records and sign the markers.
+    keys: keys::Keys,
+    /// The keys of the secrets reloads replaced, still accepted (newest first).
+    retired: Vec<keys::Retired>,
+    /// Markers and signatures already computed (shared with the layer this one replaced
+    /// when the secret is the same).
+    recall: Arc<recall::Recall>,
 }
 
 impl Logout {
@@ -47,22 +50,39 @@ impl Logout {
         cookie_domain: Option<&str>,
         messenger_secret: &Secret,
     ) -> Self {
-        let mut derive = keyed_hmac(messenger_secret.expose());
-        derive.update(b"intercom-secure-proxy booted-for marker v1");
-        let marker_secret = derive.finalize().into_bytes();
-        let mut derive = keyed_hmac(messenger_secret.expose());
-        derive.update(b"intercom-secure-proxy marker signature v1");
-        let signing_secret = derive.finalize().into_bytes();
         Logout {
             paths: config.paths.clone(),
             detect_cookie_clear: config.detect_cookie_clear,
             session_cookie: session_cookie.to_string(),
             intercom_session_cookie: format!("intercom-session-{app_id}"),
             cookie_domain: cookie_domain.map(str::to_string),
-            marker_key: keyed_hmac(&marker_secret),
-            signing_key: keyed_hmac(&signing_secret),
-            recall: recall::Recall::default(),
+            keys: keys::Keys::derive(messenger_secret),
+            retired: Vec::new(),
+            recall: Arc::default(),
         }
+    }
+
+    /// This one, taking over from `previous` (a reload): when the Messenger secret changed,
+    /// the markers `previous` signed stay accepted and its records keep naming their users
+    /// for a marker's lifetime; with the same secret, nothing changes for any browser.
+    pub fn succeeding(mut self, previous: &Logout) -> Self {
+        self.retired =
+            keys::carried_over(&self.keys, &previous.keys, &previous.retired, now_secs());
+        if keys::same(&self.keys, &previous.keys) {
+            self.recall = previous.recall.clone();
+        }
+        self
+    }
+
+    /// Whether `recorded`, a booted-for record, names the user whose record under the
+    /// current key is `current` (`booted_for(Some(user_id))`): the same, or made for that
+    /// user under a key a reload retired.
+    pub fn records_user(&self, recorded: &str, user_id: &str, current: &str) -> bool {
+        recorded == current
+            || self
+                .retired
+                .iter()
+                .any(|r| r.keys().marker(user_id) == recorded)
     }
 
     /// Whether a request path is a logout path: as sent or as the app most likely routes it
@@ -208,5 +228,62 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("intercom-session-abc=; Path=/; Max-Age=0"));
         assert!(lines[1].contains("Domain=.example.com"));
+    }
+
+    /// The `Cookie` header a browser sends back after `set` (name=value of each line).
+    fn sent_back(set: &HeaderMap) -> HeaderMap {
+        let pairs: Vec<_> = set
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+            .collect();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, pairs.join("; ").parse().unwrap());
+        h
+    }
+
+    fn with_secret(secret: &str) -> Logout {
+        Logout::new(
+            &LogoutConfig {
+                paths: vec!["/logout".into()],
+                detect_cookie_clear: true,
+            },
+            "session",
+            "abc",
+            None,
+            &Secret::new(secret),
+        )
+    }
+
+    #[test]
+    fn markers_of_the_previous_secret_survive_a_rotation() {
+        let old = with_secret("s3cret");
+        let mut set = HeaderMap::new();
+        let alice_before = old.booted_for(Some("alice"));
+        old.set_booted_for(&mut set, &alice_before, false);
+        old.set_pending_shutdown(&mut set, false);
+        let browser = sent_back(&set);
+
+        // Without succession, a new secret knows none of them.
+        let stranger = with_secret("rotated");
+        assert_eq!(stranger.recorded_boot(&browser), None);
+        assert!(!stranger.pending_shutdown(&browser));
+
+        let new = with_secret("rotated").succeeding(&old);
+        assert!(new.pending_shutdown(&browser));
+        let recorded = new.recorded_boot(&browser).unwrap();
+        assert_eq!(recorded, alice_before);
+        let alice_now = new.booted_for(Some("alice"));
+        assert_ne!(alice_now, alice_before, "the record is keyed by the secret");
+        assert!(new.records_user(recorded, "alice", &alice_now));
+        let bob_now = new.booted_for(Some("bob"));
+        assert!(!new.records_user(recorded, "bob", &bob_now));
+        assert!(!stranger.records_user(recorded, "alice", &alice_now));
+
+        // A plain reload (same secret) keeps everything, retired keys included.
+        let again = with_secret("rotated").succeeding(&new);
+        assert!(again.pending_shutdown(&browser));
+        assert!(again.records_user(recorded, "alice", &alice_now));
+        assert_eq!(again.booted_for(Some("alice")), alice_now);
     }
 }

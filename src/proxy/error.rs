@@ -78,6 +78,18 @@ impl ProxyError {
         }
     }
 
+    /// The kind of upstream failure, for the metrics; `None` for the client's.
+    pub fn upstream_kind(&self) -> Option<crate::metrics::UpstreamError> {
+        use crate::metrics::UpstreamError as Kind;
+        match self {
+            ProxyError::Connect(_) => Some(Kind::Connect),
+            ProxyError::ConnectTimeout(_) | ProxyError::Timeout => Some(Kind::Timeout),
+            ProxyError::Exchange(_) | ProxyError::UnexpectedUpgrade => Some(Kind::Reset),
+            ProxyError::Busy => Some(Kind::Busy),
+            ProxyError::BadTarget | ProxyError::SlowBody => None,
+        }
+    }
+
     /// Whose fault it is.
     pub fn fault(&self) -> Fault {
         match self {

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -27,6 +27,7 @@ use super::client::UpstreamClient;
 use super::error::ProxyError;
 use super::headers;
 use crate::config::{ClientLimits, UpstreamConfig};
+use crate::metrics;
 use crate::net::Downstream;
 
 /// Sends requests to the upstream app and streams the answers back; failures become short
@@ -142,6 +143,7 @@ impl Service<Request<Incoming>> for Forwarder {
             inner: self.inner.clone(),
             method,
             uri,
+            started: Instant::now(),
         }
     }
 }
@@ -164,6 +166,8 @@ pin_project! {
         inner: Arc<Inner>,
         method: Method,
         uri: Uri,
+        // For the upstream latency metric (a wait for a free app connection included).
+        started: Instant,
     }
 }
 
@@ -251,6 +255,14 @@ impl Future for ForwardFuture {
                 }
             },
         };
+        match &result {
+            Ok(_) => metrics::upstream_answered(this.started.elapsed()),
+            Err(err) => {
+                if let Some(kind) = err.upstream_kind() {
+                    metrics::upstream_failed(kind);
+                }
+            }
+        }
         Poll::Ready(Ok(result.unwrap_or_else(|err| {
             // The path only: query strings may carry tokens.
             warn!(

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
 use http::header::{self, HeaderMap};
 use http::{Request, Response, StatusCode};
 use ipnet::IpNet;
@@ -21,10 +22,11 @@ use crate::config::ClientLimits;
 use crate::headers::header_tokens;
 use crate::net::Downstream;
 
-/// Who is trusted, and which hosts are served.
+/// Who is trusted, and which hosts are served; a reload changes them for every service
+/// the layer made.
 #[derive(Debug, Clone, Default)]
 pub struct GuardLayer {
-    rules: Arc<Rules>,
+    rules: Arc<ArcSwap<Rules>>,
 }
 
 #[derive(Debug, Default)]
@@ -38,11 +40,13 @@ impl GuardLayer {
     /// From `[server] trusted_proxies` and `allowed_hosts`.
     pub fn new(limits: &ClientLimits) -> Self {
         GuardLayer {
-            rules: Arc::new(Rules {
-                trusted_proxies: limits.trusted_proxies.clone(),
-                allowed_hosts: limits.allowed_hosts.clone(),
-            }),
+            rules: Arc::new(ArcSwap::from_pointee(Rules::new(limits))),
         }
+    }
+
+    /// The next requests follow `limits`' `trusted_proxies` and `allowed_hosts`.
+    pub fn reload(&self, limits: &ClientLimits) {
+        self.rules.store(Arc::new(Rules::new(limits)));
     }
 }
 
@@ -61,7 +65,7 @@ impl<S> Layer<S> for GuardLayer {
 #[derive(Debug, Clone)]
 pub struct Guard<S> {
     inner: S,
-    rules: Arc<Rules>,
+    rules: Arc<ArcSwap<Rules>>,
 }
 
 /// Why a request is refused before anything else sees it.
@@ -75,6 +79,13 @@ enum Refusal {
 }
 
 impl Rules {
+    fn new(limits: &ClientLimits) -> Self {
+        Rules {
+            trusted_proxies: limits.trusted_proxies.clone(),
+            allowed_hosts: limits.allowed_hosts.clone(),
+        }
+    }
+
     fn trusts(&self, downstream: &Downstream) -> bool {
         // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
         let ip = downstream.peer.ip().to_canonical();
@@ -157,7 +168,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        if let Some(refusal) = self.rules.refusal(&request) {
+        // The one read of the current rules (an atomic load, no reference count).
+        let rules = self.rules.load();
+        if let Some(refusal) = rules.refusal(&request) {
             debug!(?refusal, path = request.uri().path(), "request refused");
             let response = match refusal {
                 Refusal::Userinfo => plain_response(
@@ -174,7 +187,7 @@ where
         }
         let forwarded = forwarded_scheme(request.headers());
         if let Some(downstream) = request.extensions_mut().get_mut::<Downstream>() {
-            downstream.trusted = self.rules.trusts(downstream);
+            downstream.trusted = rules.trusts(downstream);
             if downstream.trusted
                 && let Some(scheme) = forwarded
             {

@@ -9,6 +9,7 @@ mod forward;
 mod guard;
 pub mod headers;
 mod preface;
+mod request_id;
 mod server;
 pub mod tls;
 mod workers;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-pub use access::{AccessFuture, AccessLog, AccessLogLayer};
+pub use access::{AccessBody, AccessFuture, AccessLog, AccessLogLayer};
 pub use body::ProxyBody;
 pub use error::{BoxError, Fault, ProxyError, plain_response};
 pub use forward::{ForwardFuture, Forwarder, Upgrades};
@@ -42,13 +43,31 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `admin.listen` could not be bound.
+    #[error("admin.listen: cannot listen on {addr}: {source}")]
+    AdminBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// The HTTPS front end `[server]` asks for, if any; fails on unusable TLS files.
 pub fn tls_acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, StartError> {
+    Ok(reloadable_tls(config)?.map(|(acceptor, _)| acceptor))
+}
+
+/// [`tls_acceptor`], with the handle a reload puts a new certificate in.
+pub fn reloadable_tls(
+    config: &ServerConfig,
+) -> Result<Option<(TlsAcceptor, Arc<tls::CurrentCert>)>, StartError> {
     crate::net::install_crypto_provider();
     Ok(match &config.tls {
-        Some(files) => Some(TlsAcceptor::from(tls::server_config(files)?)),
+        Some(files) => {
+            let (server, cert) = tls::reloadable_server_config(files)?;
+            Some((TlsAcceptor::from(server), cert))
+        }
         None => None,
     })
 }

@@ -38,6 +38,8 @@ pub struct Server<S> {
     services: Vec<S>,
     upgrades: Upgrades,
     worker_task: Option<WorkerTask>,
+    /// `[admin]`: served beside the workers, until they have drained.
+    admin: Option<crate::admin::Admin>,
 }
 
 /// Work each worker runs beside its connections, on its own thread, until it drains (the
@@ -122,7 +124,21 @@ impl<S: Serve> Server<S> {
             services,
             upgrades,
             worker_task: None,
+            admin: None,
         }
+    }
+
+    /// Serves the admin endpoints (`[admin]`) while the proxy serves.
+    pub fn with_admin(mut self, admin: crate::admin::Admin) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Where the admin endpoints listen, if they do.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .and_then(crate::admin::Admin::local_addr)
     }
 
     /// Runs `task()` on each worker's runtime while the worker serves.
@@ -156,7 +172,9 @@ impl<S: Serve> Server<S> {
             services,
             upgrades,
             worker_task,
+            admin,
         } = self;
+        let admin = admin.map(crate::admin::Admin::start);
         let upgrades = Arc::new(upgrades);
         let mut queues = Vec::with_capacity(services.len());
         let mut services = services.into_iter();
@@ -196,6 +214,9 @@ impl<S: Serve> Server<S> {
             })
             .collect();
         shutdown.await;
+        if let Some(admin) = &admin {
+            admin.stopping();
+        }
         // Stop accepting: close every listener, then let the workers drain.
         for acceptor in acceptors {
             acceptor.abort();
@@ -204,6 +225,7 @@ impl<S: Serve> Server<S> {
         drop(dealer);
         info!("shutting down: finishing in-flight requests");
         workers.join().await;
+        drop(admin);
         info!("stopped");
     }
 }

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use crate::config::TlsFiles;
 use crate::net::{CaFileError, install_crypto_provider, read_certs};
@@ -38,6 +41,23 @@ pub enum TlsError {
 
 /// The server config for the HTTPS front end, offering h2 and http/1.1 by ALPN.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    Ok(reloadable_server_config(files)?.0)
+}
+
+/// [`server_config`], with the handle a reload puts a new certificate in.
+pub fn reloadable_server_config(
+    files: &TlsFiles,
+) -> Result<(Arc<ServerConfig>, Arc<CurrentCert>), TlsError> {
+    let cert = Arc::new(CurrentCert(ArcSwap::from_pointee(certified_key(files)?)));
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(cert.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((Arc::new(config), cert))
+}
+
+/// The certificate chain and key of `files`, checked to belong together.
+pub fn certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     install_crypto_provider();
     let certs = read_certs(&files.cert).map_err(|reason| TlsError::Cert {
         path: files.cert.display().to_string(),
@@ -47,10 +67,26 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         path: files.key.display().to_string(),
         reason: format!("no usable PEM private key ({e})"),
     })?;
-    let mut config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(TlsError::Pair)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    CertifiedKey::from_der(certs, key, &provider).map_err(TlsError::Pair)
+}
+
+/// The certificate every new handshake presents: a reload swaps it, connections already
+/// up keep theirs.
+#[derive(Debug)]
+pub struct CurrentCert(ArcSwap<CertifiedKey>);
+
+impl CurrentCert {
+    /// New handshakes present `key`.
+    pub fn replace(&self, key: CertifiedKey) {
+        self.0.store(Arc::new(key));
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load_full())
+    }
 }

@@ -1,5 +1,6 @@
 //! Test harness: a real upstream server and the proxy, both on 127.0.0.1:0, in-process.
 #![allow(dead_code)] // each test binary uses a different part of the harness
+pub mod process;
 pub mod python;
 
 use std::collections::HashMap;
@@ -301,6 +302,27 @@ pub fn without_snippet(page: &str) -> String {
         Some((start, end, _)) => format!("{}{}", &page[..start], &page[end..]),
         None => page.to_string(),
     }
+}
+
+/// The page with the proxy's snippet cut out, whatever its form (a boot, or a shutdown then
+/// a boot).
+pub fn without_snippet_any(page: &str) -> String {
+    let Some(at) = page
+        .find("(function(){var w=window")
+        .or_else(|| page.find("window.intercomSettings="))
+    else {
+        return page.to_string();
+    };
+    let Some(start) = page[..at].rfind("<script") else {
+        return page.to_string();
+    };
+    let Some(end) = page[at..]
+        .find("</script>")
+        .map(|e| at + e + "</script>".len())
+    else {
+        return page.to_string();
+    };
+    format!("{}{}", &page[..start], &page[end..])
 }
 
 /// Verifies a Messenger JWT with the Messenger secret, as Intercom would.

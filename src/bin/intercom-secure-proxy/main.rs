@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use intercom_secure_proxy::{RunOptions, config::Config, demo};
+use intercom_secure_proxy::config::{Config, LogFormat};
+use intercom_secure_proxy::{RunOptions, demo};
 
 mod memory;
+mod reload;
 
 /// A reverse proxy that boots the Intercom Messenger in secure mode (signed JWT) on every
 /// page of a legacy web app, and shuts it down on logout, without changing the app.
@@ -41,6 +43,19 @@ enum Command {
     /// Start a built-in demo legacy app and the proxy in front of it (no network needed; the
     /// demo has its own config).
     Demo,
+    /// Ask the running proxy to reload its config (sends it SIGHUP). The process is found by
+    /// --pid, --pid-file, or else the `[server] pid_file` of --config.
+    Reload {
+        /// Config whose [server] pid_file names the proxy [default: proxy.toml]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The proxy's process id
+        #[arg(long, value_name = "PID", conflicts_with = "pid_file")]
+        pid: Option<i32>,
+        /// A file holding the proxy's process id
+        #[arg(long, value_name = "PATH")]
+        pid_file: Option<PathBuf>,
+    },
 }
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
@@ -51,7 +66,14 @@ fn main() -> ExitCode {
         eprintln!("error: demo runs with its own built-in config; --config is not used by it");
         return ExitCode::from(2);
     }
-    init_logging();
+    // The proxy's config chooses its log format (read again, with its errors, below);
+    // the other commands log as text.
+    let log_format = match &cli.command {
+        None => Config::load(cli.config.as_deref().unwrap_or(DEFAULT_CONFIG.as_ref()))
+            .map_or(LogFormat::Text, |c| c.log.format),
+        Some(_) => LogFormat::Text,
+    };
+    init_logging(log_format);
     // Requests are served by the proxy's own worker threads (`server.workers`); this
     // runtime only waits for signals and runs start-up checks (and the demo's app).
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -71,6 +93,15 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check { config }) => check(&config_path(config)),
+        Some(Command::Reload {
+            config,
+            pid,
+            pid_file,
+        }) => reload::send(reload::Target {
+            pid,
+            pid_file,
+            config: config_path(config),
+        }),
         Some(Command::Demo) => match runtime.block_on(async { demo::run(shutdown_signal()).await })
         {
             Ok(()) => ExitCode::SUCCESS,
@@ -80,19 +111,21 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            let config = match Config::load(&config_path(None)) {
+            let path = config_path(None);
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
                 }
             };
-            let options = RunOptions {
-                // Each worker hands the pages its heap freed after a burst back every 2 s.
-                worker_task: Some(Arc::new(|| Box::pin(memory::collect_periodically()))),
-            };
             // The signal handlers register with the runtime: built inside it.
             let run = async {
+                let options = RunOptions {
+                    // Each worker hands the pages its heap freed after a burst back every 2 s.
+                    worker_task: Some(Arc::new(|| Box::pin(memory::collect_periodically()))),
+                    reload: Some(reload::on_hangup(&path)),
+                };
                 intercom_secure_proxy::run_with(&config, shutdown_signal(), options).await
             };
             match runtime.block_on(run) {
@@ -126,14 +159,24 @@ fn check(path: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line: timestamp, level, target and the event's fields at the top.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// Registers the Ctrl-C and SIGTERM handlers now (before anything binds, so no early

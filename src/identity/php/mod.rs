@@ -3,7 +3,8 @@
 //! PHP data readers Laravel's sessions use.
 
 mod serialize;
-mod session_data;
+// pub(super): identity::fuzzing reaches the reader (fuzz/fuzz_targets/php_ruby_data.rs).
+pub(super) mod session_data;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,7 +3,8 @@
 //! process (JSON, or Marshal of plain values only), so no store is asked.
 
 mod cookie;
-mod marshal;
+// pub(super): identity::fuzzing reaches the reader (fuzz/fuzz_targets/php_ruby_data.rs).
+pub(super) mod marshal;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,8 @@ use cookie::{RailsCookieError, RailsCookies};
 /// Resolves Rails cookie-store sessions.
 pub struct RailsResolver {
     cookies: RailsCookies,
+    /// From `previous_keys_*`: tried only when `cookies` finds the cookie not its own.
+    previous: Vec<RailsCookies>,
     cookie_name: String,
     fields: FieldMap,
     diagnosis: Arc<Diagnosis>,
@@ -49,6 +52,13 @@ impl RailsResolver {
         };
         RailsResolver {
             cookies: RailsCookies::new(config.secret_key_base.expose(), cipher, digest),
+            previous: match &config.previous_keys {
+                Some(list) => super::comma_list(list)
+                    .iter()
+                    .map(|key| RailsCookies::new(key, cipher, digest))
+                    .collect(),
+                None => Vec::new(),
+            },
             cookie_name: cookie_name.to_string(),
             fields,
             diagnosis,
@@ -57,7 +67,19 @@ impl RailsResolver {
     }
 
     fn resolve_now(&self, cookie: &str) -> Resolution {
-        let document = match self.cookies.session(&self.cookie_name, cookie, now_unix()) {
+        let now = now_unix();
+        let mut opened = self.cookies.session(&self.cookie_name, cookie, now);
+        // Encrypted under a secret_key_base the app rotated from: still its session.
+        for previous in &self.previous {
+            if !matches!(
+                opened,
+                Err(RailsCookieError::BadSignature | RailsCookieError::Decrypt)
+            ) {
+                break;
+            }
+            opened = previous.session(&self.cookie_name, cookie, now);
+        }
+        let document = match opened {
             Ok(document) => document,
             Err(RailsCookieError::Malformed) => {
                 self.diagnosis.failed(Check::Format, || Finding {

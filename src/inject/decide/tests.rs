@@ -515,6 +515,7 @@ fn every_behaviour_of_the_contract_is_one_row() {
         let facts = Facts {
             request: row.request,
             user: row.user,
+            identity_unknown: false,
         };
         let outcome = decide(&facts, &row.response);
         assert_eq!(outcome, row.outcome, "{}", row.row);
@@ -529,4 +530,36 @@ fn every_behaviour_of_the_contract_is_one_row() {
             assert!(facts.prepares_page(), "{}: prepared", row.row);
         }
     }
+}
+
+#[test]
+fn a_session_whose_store_failed_leaves_the_messenger_as_the_browser_has_it() {
+    let unknown = |request| Facts {
+        request,
+        user: None,
+        identity_unknown: true,
+    };
+    // Booted for alice, store down: neither a shutdown nor a visitor's boot.
+    for boot_visitors in [false, true] {
+        let facts = unknown(RequestFacts {
+            session_cookie: true,
+            booted_for: Some("m-alice"),
+            boot_visitors,
+            ..page_load()
+        });
+        assert_eq!(
+            decide(&facts, &PAGE),
+            Outcome::Pass,
+            "visitors boot: {boot_visitors}"
+        );
+        assert!(!facts.injects());
+    }
+    // A logout still pending from before runs: it names no one.
+    let facts = unknown(RequestFacts {
+        session_cookie: true,
+        booted_for: Some("m-alice"),
+        pending_shutdown: true,
+        ..page_load()
+    });
+    assert_eq!(decide(&facts, &PAGE), Outcome::ShutdownOnly);
 }

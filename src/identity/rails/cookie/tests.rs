@@ -419,3 +419,38 @@ fn keys_stay_out_of_debug_and_the_reader_is_shareable() {
     );
     assert!(!text.contains("sign") && !text.contains("8a909d"), "{text}");
 }
+
+#[test]
+fn a_previous_secret_key_base_still_opens_its_cookies() {
+    use crate::config::{FieldMap, RailsResolverConfig, Secret};
+    use crate::identity::Resolution;
+    let config = |previous: Option<&[u8]>| RailsResolverConfig {
+        secret_key_base: Secret::new("the secret_key_base after the rotation"),
+        previous_keys: previous
+            .map(|p| Secret::new(format!("unrelated, {}", String::from_utf8_lossy(p)))),
+        digest: crate::config::RailsDigest::Auto,
+        cipher: crate::config::RailsCipher::Aes256Gcm,
+    };
+    let fields = FieldMap {
+        user_id: "/session_id".into(),
+        email: None,
+        name: None,
+        custom: Vec::new(),
+    };
+    let resolver = |previous| {
+        crate::identity::RailsResolver::new(
+            &config(previous),
+            NAME,
+            fields.clone(),
+            Default::default(),
+        )
+    };
+    match resolver(Some(SECRET)).resolve_now(GCM_SHA1_JSON) {
+        Resolution::User(user) => assert_eq!(user.id, "54670c0f51bfa4238205c33c0c32aad8"),
+        Resolution::Anonymous => panic!("the previous key was not tried"),
+    }
+    assert!(matches!(
+        resolver(None).resolve_now(GCM_SHA1_JSON),
+        Resolution::Anonymous
+    ));
+}
