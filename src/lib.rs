@@ -12,6 +12,8 @@ pub mod config;
 pub mod crypto;
 #[cfg(feature = "server")]
 pub mod demo;
+#[cfg(feature = "server")]
+pub mod explain;
 mod headers;
 pub mod identity;
 pub mod inject;

@@ -30,30 +30,12 @@ fn proxy_for(app: &App, upstream_timeout: &str) -> ProxyProcess {
     ProxyProcess::start(&config)
 }
 
-fn open_fds(proxy: &ProxyProcess) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", proxy.child.id()))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// Waits (bounded) until the proxy holds no more descriptors than `limit`.
-async fn settles_to(proxy: &ProxyProcess, limit: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = open_fds(proxy);
-        if now <= limit || Instant::now() > deadline {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_load_never_crosses_users_or_changes_a_byte() {
     let corpus = Corpus::new();
     let app = App::start(&corpus, Duration::ZERO).await;
     let proxy = proxy_for(&app, "10s");
-    let resting = open_fds(&proxy);
+    let resting = proxy.open_fds();
     let report = Arc::new(Report::default());
     let mut plan = Plan::new(20_000, 32, 200);
     plan.vanish_one_in = Some(200);
@@ -65,7 +47,7 @@ async fn a_mixed_load_never_crosses_users_or_changes_a_byte() {
     assert!(report.vanished.load(Ordering::Relaxed) > 20);
     // Vanished clients and finished connections leave nothing open behind them (the pooled
     // app connections may stay: the pool's limit).
-    let after = settles_to(&proxy, resting + 64).await;
+    let after = proxy.fds_settle_to(resting + 64).await;
     assert!(
         after <= resting + 64,
         "{resting} fds at rest, {after} after the load"
@@ -76,7 +58,8 @@ async fn a_mixed_load_never_crosses_users_or_changes_a_byte() {
 async fn the_app_dying_mid_load_costs_only_the_requests_it_was_asked() {
     let corpus = Corpus::new();
     let mut app = App::start(&corpus, Duration::ZERO).await;
-    let proxy = proxy_for(&app, "10s");
+    let mut proxy = proxy_for(&app, "10s");
+    let resting = proxy.open_fds();
     let report = Arc::new(Report::default());
     let plan = Plan::new(8_000, 16, 100);
     let started = Instant::now();
@@ -102,6 +85,16 @@ async fn the_app_dying_mid_load_costs_only_the_requests_it_was_asked() {
     assert!(
         report.allowed_errors.load(Ordering::Relaxed) > 0,
         "the outage was seen (502s while the app was down)"
+    );
+    // The same process served throughout, and the dead app's connections were let go.
+    assert!(
+        matches!(proxy.child.try_wait(), Ok(None)),
+        "the proxy is still running"
+    );
+    let after = proxy.fds_settle_to(resting + 64).await;
+    assert!(
+        after <= resting + 64,
+        "{resting} fds at rest, {after} after the outage"
     );
 }
 

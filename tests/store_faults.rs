@@ -150,7 +150,8 @@ impl Store for PrivatePostgres {
 async fn faults_under_load(store: &mut impl Store, session: &str) {
     let corpus = Corpus::new();
     let app = App::start(&corpus, Duration::ZERO).await;
-    let proxy = proxy(&app, session);
+    let mut proxy = proxy(&app, session);
+    let resting = proxy.open_fds();
     let report = Arc::new(Report::default());
     let mut plan = Plan::new(6_000 * scale(), 16, USERS);
     plan.sessions = Some(sids());
@@ -170,8 +171,21 @@ async fn faults_under_load(store: &mut impl Store, session: &str) {
         started.elapsed(),
         &[("paused", paused), ("killed", killed)],
     );
-    let log = proxy.log.lock().unwrap();
-    assert!(log.iter().all(|l| !l.contains("panicked")));
+    assert!(proxy.still_running(), "the proxy was not restarted");
+    assert!(
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|l| !l.contains("panicked"))
+    );
+    // The dead store's connections were let go (the pool's live ones may stay).
+    let after = proxy.fds_settle_to(resting + 64).await;
+    assert!(
+        after <= resting + 64,
+        "{resting} fds at rest, {after} after the faults"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

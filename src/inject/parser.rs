@@ -140,6 +140,15 @@ fn meta_csp(state: &InsertState, el: &mut SendElement<'_, '_>) {
     };
     let rewritten = csp::rewrite(&policy, &ctx);
     if rewritten != policy {
+        // Setting an attribute makes lol_html write the whole tag out again, each attribute
+        // as it came but after a space: `<meta … a/=">` would become `<meta … a =">`, where
+        // `=` now gives `a` a value that swallows the markup after the tag. Only an attribute
+        // name starting with `=` can be read differently so (found by fuzz/, `rewrite`).
+        if el.attributes().iter().any(|a| a.name().starts_with('=')) {
+            debug!("<meta> CSP tag cannot be written out faithfully; page passed through");
+            state.pass(PassReason::CspUnreadable);
+            return;
+        }
         // The name is fixed and valid; lol_html escapes only `"`, the rest is ours to encode.
         let _ = el.set_attribute("content", &encode_attribute(&rewritten));
     }

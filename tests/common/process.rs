@@ -73,4 +73,29 @@ impl ProxyProcess {
             .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
             * 1024
     }
+
+    /// How many descriptors the process holds.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Waits (at most 10 s) until the process holds no more than `limit` descriptors;
+    /// returns how many it holds then.
+    pub async fn fds_settle_to(&self, limit: usize) -> usize {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let now = self.open_fds();
+            if now <= limit || std::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Still the process that was started: it neither exited nor was restarted.
+    pub fn still_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }

@@ -1,4 +1,5 @@
-//! Command line: run the proxy, check a config, or start the built-in demo.
+//! Command line: run the proxy, check a config, explain one page, ask for a reload, or start
+//! the built-in demo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use intercom_secure_proxy::config::{Config, LogFormat};
-use intercom_secure_proxy::{RunOptions, demo};
+use intercom_secure_proxy::{RunOptions, demo, explain};
 
 mod memory;
 mod reload;
@@ -43,6 +44,28 @@ enum Command {
     /// Start a built-in demo legacy app and the proxy in front of it (no network needed; the
     /// demo has its own config).
     Demo,
+    /// Explain what the proxy would do with one page, and why (never printing a cookie
+    /// value, token or secret).
+    ///
+    /// Step by step: the route, the session cookie, the resolver and lookup (timed), the
+    /// logout markers, the app's answer (type, coding, CSP, where the snippet goes) and the
+    /// outcome (injected, or passed with the metrics' reason). Sends the request to the
+    /// configured app and asks the session store, as the proxy would. Exit 0 once explained;
+    /// 2 for an unusable URL or a config `check` refuses.
+    Explain {
+        /// Config file [default: proxy.toml]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The page, as a browser asks for it: https://app.example.com/dashboard (or /path)
+        #[arg(value_name = "URL")]
+        url: String,
+        /// A cookie the browser sends, name=value; repeat for more
+        #[arg(long = "cookie", value_name = "NAME=VALUE")]
+        cookies: Vec<String>,
+        /// A request header, 'Name: value'; repeat for more
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
     /// Ask the running proxy to reload its config (sends it SIGHUP). The process is found by
     /// --pid, --pid-file, or else the `[server] pid_file` of --config.
     Reload {
@@ -93,6 +116,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check { config }) => check(&config_path(config)),
+        Some(Command::Explain {
+            config,
+            url,
+            cookies,
+            headers,
+        }) => explain(&runtime, &config_path(config), &url, &cookies, &headers),
         Some(Command::Reload {
             config,
             pid,
@@ -157,6 +186,44 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
     println!("{}: OK", path.display());
     ExitCode::SUCCESS
+}
+
+/// `explain`: 0 once explained (a failing app or store is part of the explanation); 2 for
+/// an unusable URL or argument, or a config `check` would refuse (its problems printed as
+/// `check` prints them).
+fn explain(
+    runtime: &tokio::runtime::Runtime,
+    path: &std::path::Path,
+    url: &str,
+    cookies: &[String],
+    headers: &[String],
+) -> ExitCode {
+    let target = match explain::Target::parse(url, cookies, headers) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            for issue in &e.issues {
+                println!("{issue}");
+            }
+            eprintln!("{}: {} problem(s)", e.source_name, e.issues.len());
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match runtime.block_on(explain::explain(&config, &target, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("{e}");
+            eprintln!("{}: 1 problem(s)", path.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -1,0 +1,116 @@
+//! Inputs the fuzz targets (`fuzz/`, see fuzz/RESULTS.md) found failing, as ordinary tests:
+//! each reproduces the failure without the nightly toolchain. The raw inputs are kept in
+//! fuzz/regressions/<target>/, which fuzz/ci.sh replays through the targets themselves.
+#![cfg(feature = "server")]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use intercom_secure_proxy::config::Region;
+use intercom_secure_proxy::inject::{
+    HeadMemo, MessengerMarkers, PagePlan, PageRewriter, RewriteBody,
+};
+use intercom_secure_proxy::intercom::{IntercomHosts, Snippet};
+use lol_html::AsciiCompatibleEncoding;
+
+fn snippet() -> Snippet {
+    let mut settings = serde_json::Map::new();
+    settings.insert("app_id".into(), "abc".into());
+    Snippet::render(&settings, "https://widget.intercom.io/widget/abc")
+}
+
+/// An uncompressed UTF-8 page through the production body, in one chunk.
+fn inject(page: &[u8]) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let frames = [Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(
+            page,
+        )))];
+        let rewriter = PageRewriter::new(PagePlan {
+            snippet: snippet(),
+            nonce: None,
+            hosts: Arc::new(IntercomHosts::new(Region::Us, None)),
+            markers: Arc::new(MessengerMarkers::new(
+                "https://widget.intercom.io/widget/abc",
+            )),
+            encoding: AsciiCompatibleEncoding::utf_8(),
+            memo: Arc::new(HeadMemo::off()),
+            even_if_present: false,
+        });
+        let body = RewriteBody::new(StreamBody::new(stream::iter(frames)), rewriter, None, None);
+        body.collect().await.expect("body").to_bytes().to_vec()
+    })
+}
+
+/// fuzz/regressions/rewrite/meta-csp-attribute-equals (found by the `rewrite` target).
+/// `a/="` is a valueless attribute `a` and one named `="`; rewriting the CSP made lol_html
+/// write the tag out again as `a ="`, where `=` gives `a` the value `>x<p class=`: the
+/// text and the `<p>` after the `<meta>` were swallowed into an attribute. Such a tag is
+/// now left as it is, and the page goes without the snippet.
+#[test]
+fn a_meta_csp_tag_lol_html_cannot_write_out_again_is_left_as_it_is() {
+    let page = br#"<meta http-equiv="Content-Security-Policy" content="script-src x" a/=">x<p class="c">y"#;
+    let out = inject(page);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(page),
+        "the page must pass through untouched"
+    );
+}
+
+/// The same tag without the hazard still has its CSP rewritten and gets the snippet.
+#[test]
+fn a_meta_csp_tag_with_a_slash_between_attributes_is_still_rewritten() {
+    let page =
+        br#"<meta http-equiv="Content-Security-Policy" content="script-src x" a/b>x<p class="c">y"#;
+    let out = String::from_utf8(inject(page)).expect("UTF-8");
+    let html = snippet().html(None);
+    assert!(out.contains(&html), "no snippet in {out}");
+    assert!(out.contains("'sha256-"), "CSP not rewritten: {out}");
+    assert!(out.ends_with(&format!(">x<p class=\"c\">y{html}")), "{out}");
+}
+
+/// fuzz/regressions/cookie_header/non-ascii-name and non-ascii-value (found by the
+/// `cookie_header` target; a harness precondition, not a proxy bug). `with_session_cookie`
+/// with a name or value beyond ASCII writes a `Cookie` header that `cookie_values` (and
+/// `session_cookie`), which read text headers only, do not read back. The proxy never
+/// passes such a name (`session.cookie` must be an ASCII token) or value (it comes from a
+/// `Set-Cookie` header read as text); within that domain the value always reads back.
+#[test]
+fn with_session_cookie_reads_back_every_name_the_config_accepts() {
+    use http::header::COOKIE;
+    use http::{HeaderMap, HeaderValue};
+    use intercom_secure_proxy::config::Config;
+    use intercom_secure_proxy::identity::{cookie_values, with_session_cookie};
+
+    let mut headers = HeaderMap::new();
+    headers.append(COOKIE, HeaderValue::from_static("a=1; s=old"));
+    let replaced = with_session_cookie(&headers, "s", "v");
+    assert_eq!(cookie_values(&replaced, "s").collect::<Vec<_>>(), ["v"]);
+
+    // What the target found: the header is written but not read back.
+    let replaced = with_session_cookie(&HeaderMap::new(), "s\u{e9}", "v");
+    assert_eq!(cookie_values(&replaced, "s\u{e9}").count(), 0);
+    // And why it cannot happen: the config refuses the name.
+    let env: std::collections::HashMap<String, String> = [
+        ("MSG".to_string(), "m".to_string()),
+        ("K".to_string(), "k".to_string()),
+    ]
+    .into();
+    let toml = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[intercom]\napp_id = \"abc123de\"\nsecret_env = \"MSG\"\n[session]\ncookie = \"s\u{e9}\"\nresolver = \"jwt\"\n[session.fields]\nuser_id = \"/sub\"\n[session.jwt]\nalgorithms = [\"HS256\"]\nkey_env = \"K\"\n";
+    let Err(err) = Config::from_toml(toml, "f.toml", &env) else {
+        panic!("a non-ASCII cookie name was accepted");
+    };
+    assert!(err.to_string().contains("cookie"), "{err}");
+    let plain = toml.replace("s\u{e9}", "s");
+    assert!(
+        Config::from_toml(&plain, "f.toml", &env).is_ok(),
+        "the same config with `s`"
+    );
+}
