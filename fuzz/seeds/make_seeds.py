@@ -3,7 +3,10 @@
 proxy.toml, the cookies and blobs in the unit tests (made by Rails, Django, Flask, Laravel,
 PHP and Ruby themselves), CSP headers from the tests, and a trimmed bench page. Run from
 fuzz/: python3 seeds/make_seeds.py. The layout of each target's input is described at the
-top of its fuzz_targets/<target>.rs."""
+top of its fuzz_targets/<target>.rs.
+
+The fuzz-* files next to these are not written here: they are minimised corpus entries
+picked from the 10-minute runs (fuzz/RESULTS.md, "Seeds"), kept as they are."""
 import gzip, hashlib, os, re, struct, sys, zlib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

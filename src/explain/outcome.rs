@@ -242,6 +242,11 @@ fn why(reason: PassReason, config: &Config) -> String {
             "the page ends inside markup, with no </head> or <body> before".into()
         }
         PassReason::CspUnreadable => "a <meta> CSP the proxy cannot read with certainty".into(),
+        PassReason::AmbiguousMarkup => {
+            "markup before the insertion point the HTML parser would read differently from a \
+             browser (a <script>, <style>, <title>... start tag ending in `attr=>`)"
+                .into()
+        }
         PassReason::Incomplete => "the page's body stopped before the insertion point".into(),
     }
 }

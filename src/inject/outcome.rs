@@ -50,6 +50,9 @@ pub enum PassReason {
     NoInsertionPoint,
     /// A `<meta>` CSP the proxy cannot read with certainty.
     CspUnreadable,
+    /// Markup before the insertion point that the HTML parser would read differently from a
+    /// browser (a raw-text element's start tag ending in `attr=>`).
+    AmbiguousMarkup,
     /// The page's body stopped before the insertion point (the client left, the app's
     /// bytes stopped making sense).
     Incomplete,
@@ -57,7 +60,7 @@ pub enum PassReason {
 
 impl PassReason {
     /// Every reason, in label order.
-    pub const ALL: [PassReason; 18] = [
+    pub const ALL: [PassReason; 19] = [
         PassReason::NoSession,
         PassReason::Visitor,
         PassReason::ResolverError,
@@ -75,6 +78,7 @@ impl PassReason {
         PassReason::ParserBailout,
         PassReason::NoInsertionPoint,
         PassReason::CspUnreadable,
+        PassReason::AmbiguousMarkup,
         PassReason::Incomplete,
     ];
 
@@ -98,6 +102,7 @@ impl PassReason {
             PassReason::ParserBailout => "parser_bailout",
             PassReason::NoInsertionPoint => "no_insertion_point",
             PassReason::CspUnreadable => "csp_unreadable",
+            PassReason::AmbiguousMarkup => "ambiguous_markup",
             PassReason::Incomplete => "incomplete",
         }
     }
@@ -136,7 +141,7 @@ impl PageResult {
         }
     }
 
-    fn get(&self) -> Option<Result<(), PassReason>> {
+    pub(super) fn get(&self) -> Option<Result<(), PassReason>> {
         match self.0.load(Ordering::Relaxed) {
             UNDECIDED => None,
             INJECTED => Some(Ok(())),

@@ -168,7 +168,42 @@ impl PageRewriter {
         Ok(())
     }
 
+    /// Parses `chunk`, the lexer reading it first: where it finds lol_html about to read on
+    /// differently from a browser, the parser gets the chunk up to there and no more.
     fn write_parsed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RewriteError> {
+        // Once the snippet is in (or the parser bailed out), where the tokenizer stands no
+        // longer matters.
+        let parted_at = match self.is_done() {
+            true => None,
+            false => self.lexer.feed(chunk),
+        };
+        let Some(at) = parted_at else {
+            return self.write_to_parser(chunk, out);
+        };
+        self.write_to_parser(&chunk[..at], out)?;
+        if self.is_done() {
+            // Inserted before the tags lol_html misreads: the rest is the app's again.
+            return self.write_to_parser(&chunk[at..], out);
+        }
+        // lol_html would now look for `</head>` or `<body>` in a `<script>`'s text, say, and
+        // put the snippet there: the page goes as it is.
+        debug!("markup lol_html would read differently from a browser; page passed through");
+        self.stop_parsing(PassReason::AmbiguousMarkup, out)?;
+        out.extend_from_slice(&chunk[at..]);
+        Ok(())
+    }
+
+    /// Flushes what the parser holds back, untouched, and passes the rest of the page raw.
+    fn stop_parsing(&mut self, reason: PassReason, out: &mut Vec<u8>) -> Result<(), RewriteError> {
+        // Decided first, so the parser's document-end handler does not insert.
+        self.state.pass(reason);
+        self.bailed_out = true;
+        let ended = self.parser.take().map_or(Ok(()), HtmlRewriter::end);
+        self.sink.drain_into(out);
+        ended
+    }
+
+    fn write_to_parser(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RewriteError> {
         if self.bailed_out {
             out.extend_from_slice(chunk);
             return Ok(());
@@ -176,10 +211,6 @@ impl PageRewriter {
         match self.parser().write(chunk) {
             Ok(()) => {
                 self.sink.drain_into(out);
-                // Once the snippet is in, where the tokenizer stands no longer matters.
-                if !self.is_done() {
-                    self.lexer.feed(chunk);
-                }
                 Ok(())
             }
             Err(RewriteError::MemoryLimitExceeded(_)) => {

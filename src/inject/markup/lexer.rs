@@ -2,9 +2,10 @@
 //! tokenizer's states (HTML Living Standard §13.2.5), fed the same bytes as lol_html, which
 //! does not expose its own.
 //!
-//! It answers two questions: may text be appended here (the document end is in the data
-//! state, outside any raw-text element, template or foreign content), and is a byte the text
-//! of a `<script>` or a `<script>`'s `src`. Tag names, attribute names, quotes, comments,
+//! It answers three questions: may text be appended here (the document end is in the data
+//! state, outside any raw-text element, template or foreign content), is a byte the text
+//! of a `<script>` or a `<script>`'s `src`, and where lol_html's tokenizer parts from a
+//! browser's (see [`Lexer::feed`]). Tag names, attribute names, quotes, comments,
 //! doctypes, bogus comments, RAWTEXT/RCDATA elements (`style`, `xmp`, `iframe`, `noembed`,
 //! `noframes`, `noscript`, `title`, `textarea`), script data with its escaped and
 //! double-escaped states, and `plaintext` are followed as the standard says. What needs the
@@ -76,6 +77,8 @@ pub(in crate::inject) struct Lexer {
     foreign: bool,
     /// `<template>`s open.
     templates: usize,
+    /// The last tag ended where lol_html's tokenizer reads on differently.
+    parted: bool,
 }
 
 impl Default for Lexer {
@@ -90,6 +93,7 @@ impl Default for Lexer {
             raw: b"",
             foreign: false,
             templates: 0,
+            parted: false,
         }
     }
 }
@@ -119,8 +123,13 @@ impl Lexer {
             && self.tag_name() == Some(b"script")
     }
 
-    /// Advances over `bytes`.
-    pub(in crate::inject) fn feed(&mut self, bytes: &[u8]) {
+    /// Advances over `bytes`; stops early, returning how far it read, just past a tag after
+    /// which lol_html's tokenizer no longer reads the bytes as a browser does. lol_html
+    /// (3.0) ends a start tag whose last attribute is missing its value (`<script async=>`,
+    /// `<title x= >`) in the data state, even for an element whose text is script data,
+    /// RAWTEXT, RCDATA or plaintext: from there on it would see tags (a `<head>`, a
+    /// `<body>`) in what a browser reads as the element's text.
+    pub(in crate::inject) fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut at = 0;
         while at < bytes.len() {
             // Skip runs of bytes that leave the state as it is.
@@ -136,12 +145,16 @@ impl Lexer {
                 State::PlainText => None,
                 _ => Some(0),
             };
-            let Some(skip) = skip else { return };
+            let skip = skip?;
             at += skip;
             if self.step(bytes[at]) {
                 at += 1;
             }
+            if std::mem::take(&mut self.parted) {
+                return Some(at);
+            }
         }
+        None
     }
 
     fn tag_name(&self) -> Option<&[u8]> {
@@ -274,7 +287,12 @@ impl Lexer {
             S::BeforeAttrValue => match c {
                 _ if is_space(c) => (S::BeforeAttrValue, true),
                 b'"' | b'\'' => (S::AttrValue(c), true),
-                b'>' => (self.emit_tag(), true),
+                b'>' => {
+                    let next = self.emit_tag();
+                    // lol_html goes to the data state here whatever the element.
+                    self.parted = next != S::Data;
+                    (next, true)
+                }
                 _ => (S::AttrValue(0), false),
             },
             S::AttrValue(0) => match c {

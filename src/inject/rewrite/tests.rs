@@ -340,3 +340,25 @@ fn a_head_with_the_word_is_parsed_each_time_and_gets_the_snippet_each_time() {
         );
     }
 }
+
+#[test]
+fn a_raw_text_tag_lol_html_misreads_stops_the_parser_before_any_insertion() {
+    let page = "<head><title>t</title><script async=><p><head></p></script></head><body>x";
+    for chunk in [1, 7, 64, page.len()] {
+        let mut rw = PageRewriter::new(plan());
+        let result = rw.result();
+        let mut out = Vec::new();
+        for piece in page.as_bytes().chunks(chunk) {
+            rw.write(piece, &mut out).unwrap();
+        }
+        rw.end(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), page, "chunk {chunk}");
+        assert_eq!(result.get(), Some(Err(PassReason::AmbiguousMarkup)));
+    }
+    // After the insertion point it changes nothing.
+    let page = "<head></head><body><script async=><head>";
+    assert_eq!(
+        run(page, 5),
+        "<head><script>S</script></head><body><script async=><head>"
+    );
+}

@@ -112,3 +112,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(whole.at_text(), bytewise.at_text());
     }
 }
+
+#[test]
+fn feed_stops_where_lol_html_parts_from_a_browser() {
+    for (html, at) in [
+        ("<p><script async=>x", Some(18)),
+        ("<title x= \t>", Some(12)),
+        ("<TEXTAREA a=>", Some(13)),
+        ("<plaintext a=>", Some(14)),
+        // The same tag name with a value, an end tag, or an element whose text is markup
+        // anyway: lol_html reads on as a browser does.
+        ("<script async=\"\">x", None),
+        ("<script async>x", None),
+        ("<script a=b>x", None),
+        ("<script></script a=>x", None),
+        ("<p a=>x", None),
+        ("<svg a=>x", None),
+    ] {
+        let mut lexer = Lexer::default();
+        assert_eq!(lexer.feed(html.as_bytes()), at, "{html:?}");
+    }
+    // Across a chunk boundary, the offset is within the chunk that holds the `>`.
+    let mut lexer = Lexer::default();
+    assert_eq!(lexer.feed(b"<script async="), None);
+    assert_eq!(lexer.feed(b" >x"), Some(2));
+}
