@@ -267,6 +267,7 @@ fn redis_config(app: &Upstream, redis_url: &str, key: &str, extra: &str) -> Stri
 cookie = "connect.sid"
 resolver = "redis"
 cache_ttl = "0s"
+timeout = "5s"
 [session.fields]
 user_id = "/user/id"
 [session.redis]
@@ -369,6 +370,8 @@ async fn a_query_that_finds_no_row_is_named() {
         r#"{}[session]
 cookie = "sessionid"
 resolver = "sql"
+# The first lookup opens the pool: room for a loaded machine (the default is 300 ms).
+timeout = "5s"
 [session.fields]
 user_id = "/user_id"
 [session.sql]
