@@ -46,7 +46,8 @@ pub struct PageRewriter {
     encoding: AsciiCompatibleEncoding,
     sink: SharedSink,
     state: Arc<InsertState>,
-    /// The parser hit its memory cap and flushed the rest raw; it must not be used again.
+    /// The parser stopped (its memory cap, or markup it would misread) and flushed what it
+    /// held raw; it must not be used again, the rest of the page passes as it is.
     bailed_out: bool,
     /// Nothing of the page was seen yet.
     at_start: bool,

@@ -77,8 +77,6 @@ pub(in crate::inject) struct Lexer {
     foreign: bool,
     /// `<template>`s open.
     templates: usize,
-    /// The last tag ended where lol_html's tokenizer reads on differently.
-    parted: bool,
 }
 
 impl Default for Lexer {
@@ -93,7 +91,6 @@ impl Default for Lexer {
             raw: b"",
             foreign: false,
             templates: 0,
-            parted: false,
         }
     }
 }
@@ -147,10 +144,13 @@ impl Lexer {
             };
             let skip = skip?;
             at += skip;
+            // lol_html goes to the data state after `=>` whatever the element: where a
+            // browser goes elsewhere (a raw-text start tag), the two part.
+            let missing_value = self.state == State::BeforeAttrValue && bytes[at] == b'>';
             if self.step(bytes[at]) {
                 at += 1;
             }
-            if std::mem::take(&mut self.parted) {
+            if missing_value && self.state != State::Data {
                 return Some(at);
             }
         }
@@ -287,12 +287,7 @@ impl Lexer {
             S::BeforeAttrValue => match c {
                 _ if is_space(c) => (S::BeforeAttrValue, true),
                 b'"' | b'\'' => (S::AttrValue(c), true),
-                b'>' => {
-                    let next = self.emit_tag();
-                    // lol_html goes to the data state here whatever the element.
-                    self.parted = next != S::Data;
-                    (next, true)
-                }
+                b'>' => (self.emit_tag(), true),
                 _ => (S::AttrValue(0), false),
             },
             S::AttrValue(0) => match c {
